@@ -1,0 +1,58 @@
+"""`python -m reference_server` / `chatrooms-server`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from reference_server.config import ConfigError, Settings
+
+ENVIRONMENT_HELP = """\
+configuration (environment variables; flags override HOST and PORT):
+  PORT                     port for HTTP and Socket.IO (default 3001; 0 picks a free one)
+  HOST                     address to bind (default 0.0.0.0)
+  NODE_ENV                 production or development (default development; sets the limits)
+  JWT_SECRET               HS256 secret for tokens (required in production;
+                           development falls back to the documented development secret)
+  FRONTEND_URL             allowed CORS origin(s), comma-separated (default http://localhost:5173)
+  WS_NAMESPACE             Socket.IO namespace (default /chat)
+  WS_ENABLE_METRICS        count cumulative statistics (default true)
+  WS_ENABLE_HEARTBEAT      emit the app-level `ping` (default true)
+  WS_HEARTBEAT_INTERVAL    ping interval in ms (default 30000)
+  WS_RATE_LIMIT_WINDOW_MS  rate-limit window in ms (default 60000)
+  WS_TYPING_TIMEOUT        ms without `typing: true` before typing ends (default 5000)
+  REFERENCE_FAULT_ROOM     test only: events naming this room fail with 500 (default off)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="chatrooms-server",
+        description="The Chat Rooms WebSocket API reference server (Socket.IO v4 on /chat, "
+        "plus GET /websocket/health and /websocket/stats).",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", help="address to bind (overrides HOST)")
+    parser.add_argument("--port", type=int, help="port to bind (overrides PORT; 0 = any free)")
+    args = parser.parse_args(argv)
+    environ = dict(os.environ)
+    if args.host is not None:
+        environ["HOST"] = args.host
+    if args.port is not None:
+        environ["PORT"] = str(args.port)
+    try:
+        settings = Settings.from_env(environ)
+    except ConfigError as error:
+        print(f"chatrooms-server: error: {error}", file=sys.stderr)
+        return 2
+
+    from reference_server.serve import run  # imported late: --help and errors stay fast
+
+    run(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Assembles the ASGI application: Socket.IO at /socket.io/ and the HTTP endpoints on one
+port (D1)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import socketio
+
+from reference_server.clock import Clock, SystemClock
+from reference_server.config import Settings
+from reference_server.events import Chat, ChatSocketServer, ServerEvent
+from reference_server.heartbeat import ping_forever
+from reference_server.http import create_http_app
+from reference_server.rate_limit import RateLimiter
+from reference_server.state import Counters, MemoryStore, Store
+
+
+class ChatApp:
+    """The ASGI app, plus what a server needs to stop it cleanly."""
+
+    def __init__(self, settings: Settings, clock: Clock, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self.counters = Counters(enabled=settings.enable_metrics)
+        # D26: the handshake is refused for an Origin outside FRONTEND_URL.
+        self.sio = ChatSocketServer(
+            async_mode="asgi",
+            cors_allowed_origins=settings.cors_origins,
+            namespaces="*",  # D1: let Chat refuse other namespaces with "Invalid namespace"
+            logger=False,
+            engineio_logger=False,
+        )
+        limiter = RateLimiter(settings.limits, settings.rate_limit_window_ms, clock)
+        self.chat = Chat(self.sio, settings, store, limiter, self.counters, clock)
+        self.chat.register()
+        self._clock = clock
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._asgi = socketio.ASGIApp(
+            self.sio,
+            other_asgi_app=create_http_app(settings, store, self.counters, clock),
+            on_startup=self._start,
+            on_shutdown=self._stop,
+        )
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._asgi(scope, receive, send)
+
+    async def disconnect_all(self) -> None:
+        """Disconnect every client with a Socket.IO DISCONNECT, so stock clients see
+        "io server disconnect" and do not try to reconnect to a server going away."""
+        namespace = self.settings.namespace
+        for sid in [sid for sid, _ in self.sio.manager.get_participants(namespace, None)]:
+            await self.sio.disconnect(sid, namespace=namespace)
+        if self.sio.eio.sockets:  # engineio's disconnect() fails when there are none
+            await self.sio.eio.disconnect()
+
+    async def _start(self) -> None:
+        if self.settings.enable_heartbeat:
+            self._heartbeat = asyncio.create_task(
+                ping_forever(
+                    self.sio,
+                    self.settings.namespace,
+                    self.settings.heartbeat_interval_ms,
+                    self._clock,
+                )
+            )
+
+    async def _stop(self) -> None:
+        self.chat.typing_timers.cancel_all()
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        await self.sio.shutdown()
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, store: Store | None = None
+) -> ChatApp:
+    """Build the reference server's ASGI app. `clock` and `store` are the seams for tests
+    (a fake clock, a deliberately broken store)."""
+    return ChatApp(settings, clock or SystemClock(), store or MemoryStore())
+
+
+__all__ = ["ChatApp", "ServerEvent", "create_app"]

@@ -1,0 +1,31 @@
+"""The one seam through which server code reads time."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back: rate-limit windows."""
+        ...
+
+    def now(self) -> datetime:
+        """The current UTC time: timestamps and token expiry."""
+        ...
+
+
+class SystemClock:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """D8: UTC ISO 8601 with milliseconds and `Z`, as JavaScript's toISOString() gives."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"

@@ -1,0 +1,176 @@
+"""Settings read once from the environment (doc: "Configuration"; D1, D3, D9, D21-D26)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reference_server.rate_limit import Limits, limits_for
+
+# D3: "in development it uses a documented development secret and says so in its log".
+# The one place this value lives; the token factory imports it from here.
+DEVELOPMENT_SECRET = "chatrooms-development-secret-not-for-production"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration value that stops start-up; the message names the variable."""
+
+
+class Secret:
+    """Holds the JWT secret so that it never shows up in a repr or a log line."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 3001
+    # D26: FRONTEND_URL as given (reported as corsOrigin); a comma-separated list is accepted.
+    frontend_url: str = "http://localhost:5173"
+    namespace: str = "/chat"
+    enable_metrics: bool = True
+    enable_heartbeat: bool = True
+    heartbeat_interval_ms: int = 30_000
+    node_env: str = "development"
+    jwt_secret: Secret = Secret(DEVELOPMENT_SECRET)
+    rate_limit_window_ms: int = 60_000
+    typing_timeout_ms: int = 5_000
+    fault_room: str | None = None
+
+    @property
+    def production(self) -> bool:
+        # D21: "any value other than `production` is development, the default".
+        return self.node_env == "production"
+
+    @property
+    def limits(self) -> Limits:
+        return limits_for(production=self.production)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [o.strip() for o in self.frontend_url.split(",") if o.strip()]
+
+    @property
+    def detailed_logging(self) -> bool:
+        # doc: "Set NODE_ENV=development for detailed logging".
+        return not self.production
+
+    @property
+    def development_secret_in_use(self) -> bool:
+        return self.jwt_secret.reveal() == DEVELOPMENT_SECRET
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Read every variable once; raise ConfigError naming the first bad one."""
+        node_env = environ.get("NODE_ENV", "").strip() or "development"
+        secret = environ.get("JWT_SECRET", "")
+        if not secret:
+            if node_env == "production":
+                raise ConfigError(
+                    "JWT_SECRET must be set to a non-empty value when NODE_ENV=production"
+                )
+            secret = DEVELOPMENT_SECRET
+        fault_room = environ.get("REFERENCE_FAULT_ROOM", "").strip() or None
+        return cls(
+            host=_string(environ, "HOST", cls.host),
+            port=_integer(environ, "PORT", cls.port, low=0, high=65_535, unit="a port"),
+            frontend_url=_frontend_url(environ),
+            namespace=_namespace(environ),
+            enable_metrics=_boolean(environ, "WS_ENABLE_METRICS", cls.enable_metrics),
+            enable_heartbeat=_boolean(environ, "WS_ENABLE_HEARTBEAT", cls.enable_heartbeat),
+            heartbeat_interval_ms=_milliseconds(
+                environ, "WS_HEARTBEAT_INTERVAL", cls.heartbeat_interval_ms
+            ),
+            node_env=node_env,
+            jwt_secret=Secret(secret),
+            rate_limit_window_ms=_milliseconds(
+                environ, "WS_RATE_LIMIT_WINDOW_MS", cls.rate_limit_window_ms
+            ),
+            typing_timeout_ms=_milliseconds(environ, "WS_TYPING_TIMEOUT", cls.typing_timeout_ms),
+            fault_room=fault_room,
+        )
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _string(environ: Mapping[str, str], name: str, default: str) -> str:
+    value = environ.get(name, "").strip()
+    return value or default
+
+
+def _boolean(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _integer(
+    environ: Mapping[str, str], name: str, default: int, *, low: int, high: int, unit: str
+) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"\d+", raw):
+        raise ConfigError(f"{name} must be {unit} ({low}-{high}), got {raw!r}")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {unit} ({low}-{high}), got {raw!r}")
+    return value
+
+
+def _milliseconds(environ: Mapping[str, str], name: str, default: int) -> int:
+    # One day is far beyond any sensible interval and keeps timers well inside float precision.
+    return _integer(
+        environ, name, default, low=1, high=86_400_000, unit="a whole number of milliseconds"
+    )
+
+
+def _frontend_url(environ: Mapping[str, str]) -> str:
+    raw = environ.get("FRONTEND_URL", "").strip()
+    if not raw:
+        return Settings.frontend_url
+    for origin in (o.strip() for o in raw.split(",")):
+        if origin == "*":
+            continue
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(
+                "FRONTEND_URL must be an origin such as http://localhost:5173 "
+                f"(scheme and host, no path), or a comma-separated list of them, got {raw!r}"
+            )
+    return raw
+
+
+def _namespace(environ: Mapping[str, str]) -> str:
+    raw = environ.get("WS_NAMESPACE", "").strip()
+    if not raw:
+        return Settings.namespace
+    if not re.fullmatch(r"/[A-Za-z0-9_\-./]*", raw):
+        raise ConfigError(f"WS_NAMESPACE must start with '/' (for example /chat), got {raw!r}")
+    return raw

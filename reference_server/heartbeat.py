@@ -1,0 +1,26 @@
+"""The app-level `ping` every WS_HEARTBEAT_INTERVAL ms (doc: "Heartbeat Ping"; D23)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import socketio
+
+from reference_server.clock import Clock, iso_timestamp
+
+
+async def ping_forever(
+    sio: socketio.AsyncServer, namespace: str, interval_ms: int, clock: Clock
+) -> None:
+    """Emit `ping` with `{timestamp}` to every connected socket on a fixed cadence.
+
+    Ticks are scheduled from the loop's start time, so a slow emit does not make the
+    cadence drift. D23: sockets that do not answer are not dropped.
+    """
+    loop = asyncio.get_running_loop()
+    interval_s = interval_ms / 1000
+    next_tick = loop.time() + interval_s
+    while True:
+        await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        next_tick += interval_s
+        await sio.emit("ping", {"timestamp": iso_timestamp(clock.now())}, namespace=namespace)
