@@ -27,6 +27,7 @@ RESPONSE_EVENTS = {
 }
 
 TokenChannel = Literal["auth", "header", "query"]
+ACK_GRACE_S = 0.25  # how long an emitted answer waits for an ack that may follow it
 Where = Callable[[Any], bool]
 
 
@@ -160,9 +161,18 @@ class ChatClient:
         self._transcript.add(self.name, "<-", f"connected as {self.user_id}")
 
     async def disconnect(self) -> None:
-        if self.sio.connected:
-            self._transcript.add(self.name, "->", "disconnect")
-            await self.sio.disconnect()
+        if not self.sio.connected:
+            return
+        self._transcript.add(self.name, "->", "disconnect")
+        try:
+            # Over polling, python-engineio waits for the pending long-poll to end (up to
+            # the ping interval); the DISCONNECT packet has gone out by then, so stop
+            # waiting instead, as browser clients do.
+            await asyncio.wait_for(self.sio.disconnect(), timeout=1.0)
+        except TimeoutError:
+            for task in (self.sio.eio.read_loop_task, self.sio.eio.write_loop_task):
+                if task is not None:
+                    task.cancel()
 
     @property
     def connected(self) -> bool:
@@ -208,11 +218,24 @@ class ChatClient:
                 payload = data[0] if data else None
                 self._transcript.add(self.name, "<-", f"ack {show(payload)}")
                 return Reply(sent, "ack", None, payload, _ms_since(started))
-            for index in range(mark, len(self.log)):
-                entry = self.log[index]
-                if entry.event in names and index not in self._consumed:
-                    self._consumed.add(index)
-                    return Reply(sent, "event", entry.event, entry.payload, _ms_since(started))
+            candidate = next(
+                (
+                    i
+                    for i in range(mark, len(self.log))
+                    if self.log[i].event in names and i not in self._consumed
+                ),
+                None,
+            )
+            if candidate is not None:
+                if ack:
+                    # A server may emit (e.g. `error`) just before it acks; prefer the ack
+                    # and leave the emitted event for the checks that look for it.
+                    await asyncio.wait({acked}, timeout=ACK_GRACE_S)
+                    if acked.done():
+                        continue
+                entry = self.log[candidate]
+                self._consumed.add(candidate)
+                return Reply(sent, "event", entry.event, entry.payload, _ms_since(started))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return Reply(sent, "none", None, None, within_ms)

@@ -65,16 +65,19 @@ def fields(requirement: str, payload: Any, *, sent: str, **expected: Any) -> Non
             )
 
 
-def schema(requirement: str, name: str, payload: Any, *, sent: str) -> None:
-    """`payload` validates against the contract's JSON Schema `name`."""
+def schema(
+    requirement: str, name: str, payload: Any, *, sent: str, level: str = "documented"
+) -> None:
+    """`payload` validates against the contract's JSON Schema `name` at `level`
+    (`reference` adds the reference server's stricter rules, e.g. D8 timestamps)."""
     from chatrooms_fixtures.schemas import validate as schema_errors
 
-    errors = schema_errors(name, payload)
+    errors = schema_errors(name, payload, level)  # type: ignore[arg-type]
     if errors:
         raise ConformanceFailure(
             requirement,
             sent=sent,
-            expected=f"a payload valid against schema {name!r}",
+            expected=f"a payload valid against schema {name!r} ({level} level)",
             actual=f"{show(payload)}\n               schema errors: {'; '.join(errors[:3])}",
         )
 

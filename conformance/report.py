@@ -55,7 +55,9 @@ def judge(
     """One verdict per requirement (catalogue order) from every test that names it."""
     by_requirement: dict[str, list[CaseResult]] = {rid: [] for rid in catalogue}
     for result in results:
-        for rid in result.requirements:
+        # A precondition that broke (e.g. a join inside a message check) counts against
+        # the requirement that broke, even when the test names another one.
+        for rid in dict.fromkeys([*result.requirements, *result.failed_requirements]):
             by_requirement.setdefault(rid, []).append(result)
     judged = []
     for rid, requirement in catalogue.items():

@@ -6,11 +6,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
 import pytest_asyncio
 
+from conformance import expect
 from conformance.client import ChatClient, Refused, TokenChannel, Transcript
 from conformance.plugin import level_of, option, transcript_key
 from conformance.target import Settings, Target, TargetError, read_settings
@@ -107,6 +109,7 @@ class Clients:
         self.http = http
         self.tag = uuid.uuid4().hex[:6]
         self.clients: list[ChatClient] = []
+        self._usernames: dict[str, str] = {}
 
     def user(self, name: str) -> tuple[str, str]:
         """A fresh (user id, username) pair: ids never repeat across tests or runs."""
@@ -116,10 +119,15 @@ class Clients:
         self, name: str, user_id: str | None = None, username: str | None = None
     ) -> ChatClient:
         default_id, default_name = self.user(name)
+        user_id = user_id or default_id
+        # One user keeps one username across its sockets unless a test says otherwise, so
+        # that documented checks never hinge on D3's first-socket rule.
+        username = username or self._usernames.get(user_id, default_name)
+        self._usernames.setdefault(user_id, username)
         chat_client = ChatClient(
             name,
-            user_id or default_id,
-            username or default_name,
+            user_id,
+            username,
             self.target.namespace,
             self.transcript,
             self.http,
@@ -160,6 +168,14 @@ class Clients:
                 f"{refused.reason} {refused.data!r}",
                 pytrace=False,
             )
+        return chat_client
+
+    async def member(self, name: str, room: str, **connect: Any) -> ChatClient:
+        """A connected client that has joined `room` (a failed join is reported against
+        EVT-JOIN-RESPONSE, whatever the test checks)."""
+        chat_client = await self.connect(name, **connect)
+        reply = await chat_client.request("joinRoom", {"roomId": room})
+        expect.response("EVT-JOIN-RESPONSE", reply, "joinedRoom", roomId=room, success=True)
         return chat_client
 
     async def close(self) -> None:

@@ -1,4 +1,4 @@
-"""doc: "Client to Server Events › 1. Join Room" (D6, D14, D15)."""
+"""doc: "Client to Server Events › 1. Join Room" (D6, D14)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.suite.conftest import Clients
-from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -24,12 +23,10 @@ async def test_join_room_answers_joined_room_with_the_room_and_success(
 
 @requirement("EVT-JOIN-IDEMPOTENT")
 async def test_joining_a_room_again_succeeds_without_a_second_user_joined(
-    chat: Clients, room: str, target: Target
+    chat: Clients, room: str
 ) -> None:
-    alice = await chat.connect("alice")
-    bob = await chat.connect("bob")
-    await bob.request("joinRoom", {"roomId": room})
-    await alice.request("joinRoom", {"roomId": room})
+    bob = await chat.member("bob", room)
+    alice = await chat.member("alice", room)
     await expect.received(
         "EVT-JOIN-IDEMPOTENT",
         bob,
@@ -37,8 +34,16 @@ async def test_joining_a_room_again_succeeds_without_a_second_user_joined(
         sent="alice joins",
         where=lambda p: p["userId"] == alice.user_id,
     )
+    await expect.received(
+        "EVT-JOIN-IDEMPOTENT",
+        alice,
+        "roomUsers",
+        sent="alice joins",
+        where=lambda p: p["roomId"] == room,
+    )
     reply = await alice.request("joinRoom", {"roomId": room})
     expect.response("EVT-JOIN-IDEMPOTENT", reply, "joinedRoom", roomId=room, success=True)
+    # D14: "joining a room the socket is in answers success and roomUsers again".
     await expect.received(
         "EVT-JOIN-IDEMPOTENT",
         alice,
@@ -52,5 +57,5 @@ async def test_joining_a_room_again_succeeds_without_a_second_user_joined(
         "userJoined",
         sent=reply.sent,
         where=lambda p: p["userId"] == alice.user_id,
-        within_ms=target.quiet_ms,
+        within_ms=chat.target.quiet_ms,
     )

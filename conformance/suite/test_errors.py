@@ -1,0 +1,105 @@
+"""doc: "Error Codes" 403, 500 and the order of checks (D7, D9, D10, D11, D16)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conformance import expect
+from conformance.catalogue import requirement
+from conformance.suite.conftest import Clients
+from conformance.target import Target
+
+pytestmark = pytest.mark.asyncio
+
+# Signs of internals leaking into a 500 (D9): tracebacks, exception names, source paths.
+LEAKS = re.compile(r"Traceback|File \"|\.py\b|\.js:\d|\bat \w+ \(|\b[A-Z]\w*(?:Error|Exception)\b")
+
+
+@requirement("EVT-SEND-MEMBERSHIP", "EVT-TYPING-MEMBERSHIP", "ERR-FAILED-EVENT-NO-EFFECT")
+@pytest.mark.parametrize(
+    ("event", "payload"),
+    [("sendMessage", {"content": "not a member"}), ("typing", {"isTyping": True})],
+)
+async def test_messages_and_typing_for_a_room_not_joined_are_refused_with_403(
+    chat: Clients, room: str, event: str, payload: dict[str, object]
+) -> None:
+    rid = "EVT-SEND-MEMBERSHIP" if event == "sendMessage" else "EVT-TYPING-MEMBERSHIP"
+    bob = await chat.member("bob", room)
+    alice = await chat.connect("alice")
+    reply = await alice.request(event, {"roomId": room, **payload})
+    expect.error_reply(rid, reply, 403)
+    # D7: a refused event has no effect.
+    await expect.nothing(
+        "ERR-FAILED-EVENT-NO-EFFECT",
+        [bob],
+        "receiveMessage" if event == "sendMessage" else "userTyping",
+        sent=reply.sent,
+        where=lambda p: alice.user_id in (p.get("userId"), (p.get("author") or {}).get("id")),
+        within_ms=chat.target.quiet_ms,
+    )
+
+
+@requirement("ERR-500-NO-INTERNALS", "ERR-500-INTERNAL")
+@pytest.mark.parametrize("event", ["joinRoom", "sendMessage", "getRoomStats"])
+async def test_an_unexpected_failure_answers_500_without_internals(
+    chat: Clients, target: Target, event: str
+) -> None:
+    if target.fault_room is None:
+        pytest.skip("no --fault-room: cannot make the target fail unexpectedly")
+    alice = await chat.connect("alice")
+    payload: dict[str, object] = {"roomId": target.fault_room}
+    if event == "sendMessage":
+        payload["content"] = "trigger"
+    reply = await alice.request(event, payload)
+    error = expect.error_reply("ERR-500-NO-INTERNALS", reply, 500)
+    text = " ".join(str(v) for v in error.values())
+    expect.that(
+        "ERR-500-NO-INTERNALS",
+        not LEAKS.search(text),
+        sent=reply.sent,
+        expected="no traceback, exception text or source path in the payload",
+        actual=expect.show(error),
+    )
+    after = await alice.request("heartbeat")
+    expect.response("ERR-500-INTERNAL", after, "heartbeatResponse", success=True)
+    health = target.http_get("/websocket/health")
+    expect.that(
+        "ERR-500-INTERNAL",
+        health.status == 200,
+        sent=reply.sent,
+        expected="the server still answers GET /websocket/health",
+        actual=f"HTTP {health.status}",
+    )
+
+
+@requirement("ERR-UNKNOWN-EVENT")
+async def test_an_undefined_event_is_refused_with_400_naming_it(chat: Clients) -> None:
+    alice = await chat.connect("alice")
+    name = f"noSuchEvent{chat.tag}"
+    reply = await alice.request(name, {"roomId": "x"})
+    error = expect.error_reply("ERR-UNKNOWN-EVENT", reply, 400)
+    expect.that(
+        "ERR-UNKNOWN-EVENT",
+        name in str(error.get("message")),
+        sent=reply.sent,
+        expected=f"a message naming {name!r}",
+        actual=expect.show(error),
+    )
+
+
+@requirement("ERR-CHECK-ORDER")
+async def test_validation_comes_before_membership(chat: Clients, room: str) -> None:
+    alice = await chat.connect("alice")
+    reply = await alice.request("sendMessage", {"roomId": room, "content": 42})
+    expect.error_reply("ERR-CHECK-ORDER", reply, 400)
+
+
+@requirement("ERR-CHECK-ORDER")
+async def test_the_fault_switch_comes_before_membership(chat: Clients, target: Target) -> None:
+    if target.fault_room is None:
+        pytest.skip("no --fault-room: cannot make the target fail unexpectedly")
+    alice = await chat.connect("alice")
+    reply = await alice.request("sendMessage", {"roomId": target.fault_room, "content": "x"})
+    expect.error_reply("ERR-CHECK-ORDER", reply, 500)
