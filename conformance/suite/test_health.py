@@ -1,0 +1,716 @@
+"""doc: "Health Check Endpoints" (D8, D14, D24, D25): GET /websocket/health and
+/websocket/stats, their shapes, and figures that follow a scripted sequence of actions.
+
+A foreign target may have other clients, so every figure is compared as a delta from a
+snapshot taken just before the script, and a script whose figures disagree runs once more
+with fresh users and rooms before the check fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import subprocess
+import tempfile
+import time
+import uuid
+import xml.etree.ElementTree as ElementTree
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import expect
+from conformance.catalogue import requirement
+from conformance.client import Refused
+from conformance.expect import ConformanceFailure, show
+from conformance.suite.conftest import Clients
+from conformance.target import HttpReply, Settings, Target
+
+pytestmark = pytest.mark.asyncio
+
+HEALTH = "/websocket/health"
+STATS = "/websocket/stats"
+# D24 (reference): the counters that stay 0 with WS_ENABLE_METRICS=false.
+CUMULATIVE = (
+    "connections.total",
+    "connections.totalDisconnections",
+    "rooms.totalCreated",
+    "messages.totalProcessed",
+    "rateLimiting.violations",
+)
+
+
+async def get(target: Target, path: str) -> HttpReply:
+    return await asyncio.to_thread(target.http_get, path)
+
+
+def json_body(requirement_id: str, path: str, reply: HttpReply) -> dict[str, Any]:
+    """200, `application/json`, a JSON object (D24)."""
+    media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        body = reply.json()
+    except ValueError:
+        body = None
+    expect.that(
+        requirement_id,
+        reply.status == 200 and media_type == "application/json" and isinstance(body, dict),
+        sent=f"GET {path}",
+        expected="200 with Content-Type application/json and a JSON object",
+        actual=f"{reply.status}, Content-Type {reply.headers.get('content-type')!r}, "
+        f"body {reply.body[:300]!r}",
+    )
+    assert isinstance(body, dict)
+    return body
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The figures of /websocket/health and /websocket/stats read together."""
+
+    health: dict[str, Any]
+    stats: dict[str, Any]
+
+    def value(self, name: str) -> Any:
+        """`connectedUsers`, `activeRooms`, `totalTypingUsers` (health's websocket object)
+        or a dotted stats path such as `connections.current`."""
+        if "." not in name:
+            node: Any = self.health.get("websocket")
+            return node.get(name) if isinstance(node, Mapping) else None
+        node = self.stats
+        for key in name.split("."):
+            node = node.get(key) if isinstance(node, Mapping) else None
+        return node
+
+    def room(self, room_id: str) -> dict[str, Any] | None:
+        details = self.value("rooms.details")
+        for entry in details if isinstance(details, list) else []:
+            if isinstance(entry, Mapping) and entry.get("roomId") == room_id:
+                return dict(entry)
+        return None
+
+    def show(self, names: Iterator[str] | tuple[str, ...] | list[str]) -> str:
+        return ", ".join(f"{n}={show(self.value(n))}" for n in names)
+
+
+async def snapshot(target: Target) -> Snapshot:
+    health, stats = await asyncio.gather(get(target, HEALTH), get(target, STATS))
+    return Snapshot(
+        json_body("HEALTH-ENDPOINT", HEALTH, health), json_body("STATS-ENDPOINT", STATS, stats)
+    )
+
+
+def delta(before: Snapshot, after: Snapshot, name: str) -> int | None:
+    old, new = before.value(name), after.value(name)
+    if isinstance(old, int) and isinstance(new, int):
+        return new - old
+    return None
+
+
+class Script:
+    """Checks figures after each step of a scripted sequence, as deltas from `base`."""
+
+    def __init__(self, target: Target, base: Snapshot, settle_ms: int) -> None:
+        self.target = target
+        self.base = base
+        self.settle_ms = settle_ms
+        self.last = base
+
+    async def after(
+        self,
+        step: str,
+        deltas: dict[str, tuple[str, int]],
+        rooms: Callable[[Snapshot], list[tuple[str, bool, str]]] | None = None,
+    ) -> Snapshot:
+        """After `step`, each named figure moved by the given delta (requirement id, delta);
+        `rooms` gives further (requirement id, ok, expectation) checks. The figures are
+        polled until they agree or the timeout passes (a server may count asynchronously)."""
+
+        def problems(snap: Snapshot) -> list[tuple[str, str, str]]:
+            found = []
+            for name, (rid, want) in deltas.items():
+                got = delta(self.base, snap, name)
+                if got != want:
+                    found.append(
+                        (
+                            rid,
+                            f"{name} moved by {want:+d} since the script began",
+                            f"it moved by {got if got is None else f'{got:+d}'} "
+                            f"({show(self.base.value(name))} -> {show(snap.value(name))})",
+                        )
+                    )
+            for rid, ok, expectation in rooms(snap) if rooms else []:
+                if not ok:
+                    found.append((rid, expectation, ""))
+            return found
+
+        deadline = time.monotonic() + self.settle_ms / 1000
+        while True:
+            snap = await snapshot(self.target)
+            found = problems(snap)
+            if not found or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.02)
+        self.last = snap
+        if found:
+            rid, expected, actual = found[0]
+            raise ConformanceFailure(
+                rid,
+                sent=step,
+                expected=expected,
+                actual=actual or f"stats {show(snap.stats, 600)}",
+            )
+        return snap
+
+
+async def twice(script: Callable[[int], Awaitable[None]]) -> None:
+    """Counters on a shared target may move because of other clients: a script whose
+    figures disagree runs once more with fresh users and rooms before the check fails."""
+    try:
+        await script(1)
+    except ConformanceFailure:
+        await script(2)
+
+
+def fresh_room() -> str:
+    return f"cf-{uuid.uuid4().hex[:12]}"
+
+
+def metrics_only(
+    settings: Settings, deltas: dict[str, tuple[str, int]]
+) -> dict[str, tuple[str, int]]:
+    """Cumulative counters are judged only when the target reports metrics enabled (D24)."""
+    if settings.metrics:
+        return deltas
+    return {name: spec for name, spec in deltas.items() if name not in CUMULATIVE}
+
+
+# -- shapes -----------------------------------------------------------------------------
+
+
+def route(errors: list[str], routes: list[tuple[str, str]], default: str) -> tuple[str, list[str]]:
+    """The requirement the first schema error belongs to, by its path or wording."""
+    for error in errors:
+        for needle, rid in routes:
+            if needle in error:
+                return rid, errors
+    return default, errors
+
+
+def schema_errors(name: str, payload: Any, level: str) -> list[str]:
+    from chatrooms_fixtures import schemas  # type: ignore[import-not-found, unused-ignore]
+
+    errors: list[str] = list(schemas.validate(name, payload, level))
+    return errors
+
+
+@requirement("HEALTH-ENDPOINT", "HEALTH-SHAPE", "HEALTH-FEATURES", "HEALTH-RATE-LIMITS")
+async def test_health_answers_json_of_the_documented_shape_with_status_healthy(
+    target: Target,
+) -> None:
+    body = json_body("HEALTH-ENDPOINT", HEALTH, await get(target, HEALTH))
+    errors = schema_errors("health", body, "documented")
+    rid, errors = route(
+        errors,
+        [("$.features", "HEALTH-FEATURES"), ("$.rateLimits", "HEALTH-RATE-LIMITS")],
+        "HEALTH-SHAPE",
+    )
+    expect.that(
+        rid,
+        not errors,
+        sent=f"GET {HEALTH}",
+        expected="a body valid against the documented health schema",
+        actual=f"{show(body)}\n               schema errors: {'; '.join(errors[:3])}",
+    )
+    expect.fields("HEALTH-SHAPE", body, sent=f"GET {HEALTH}", status="healthy")
+
+
+@requirement("STATS-ENDPOINT", "STATS-SHAPE", "STATS-ROOM-DETAILS")
+async def test_stats_answers_json_of_the_documented_shape(
+    chat: Clients, room: str, target: Target
+) -> None:
+    await chat.member("alice", room)  # so that rooms.details has an entry to judge
+    body = json_body("STATS-ENDPOINT", STATS, await get(target, STATS))
+    errors = schema_errors("stats", body, "documented")
+    rid, errors = route(errors, [("$.rooms.details", "STATS-ROOM-DETAILS")], "STATS-SHAPE")
+    expect.that(
+        rid,
+        not errors,
+        sent=f"GET {STATS}",
+        expected="a body valid against the documented stats schema",
+        actual=f"{show(body)}\n               schema errors: {'; '.join(errors[:3])}",
+    )
+
+
+@requirement("SRV-TIMESTAMP-FORMAT", "HEALTH-DISCOVERABLE-SETTINGS", "EVT-ROOM-ID-FORMAT")
+async def test_health_and_stats_follow_the_reference_schemas(
+    chat: Clients, room: str, target: Target
+) -> None:
+    # D8 timestamps, D25 extra fields, D12 room ids: the reference level only.
+    await chat.member("alice", room)
+    for name, path in (("health", HEALTH), ("stats", STATS)):
+        body = json_body(f"{name.upper()}-ENDPOINT", path, await get(target, path))
+        documented = set(schema_errors(name, body, "documented"))
+        extra = [e for e in schema_errors(name, body, "reference") if e not in documented]
+        rid, extra = route(
+            extra,
+            [
+                ("heartbeatIntervalMs", "HEALTH-DISCOVERABLE-SETTINGS"),
+                ("typingTimeoutMs", "HEALTH-DISCOVERABLE-SETTINGS"),
+                ("roomId", "EVT-ROOM-ID-FORMAT"),
+            ],
+            "SRV-TIMESTAMP-FORMAT",
+        )
+        expect.that(
+            rid,
+            not extra,
+            sent=f"GET {path}",
+            expected=f"a body valid against the reference {name} schema",
+            actual=f"{show(body)}\n               schema errors: {'; '.join(extra[:3])}",
+        )
+
+
+# -- figures that follow the traffic -----------------------------------------------------
+
+
+@requirement(
+    "HEALTH-CONNECTED-USERS",
+    "STATS-CONNECTIONS-CURRENT",
+    "STATS-CONNECTIONS-TOTAL",
+    "STATS-DISCONNECTIONS",
+)
+async def test_connected_users_count_users_and_connections_count_sockets(
+    chat: Clients, target: Target, settings: Settings
+) -> None:
+    async def script(attempt: int) -> None:
+        base = await snapshot(target)
+        run = Script(target, base, target.timeout_ms)
+        mallory = chat.client(f"mallory{attempt}")
+        try:
+            await mallory.connect(target.url, "not-a-jwt", transport=target.transport)
+        except Refused:
+            pass
+        else:
+            raise expect.Inconclusive("the target accepted the token 'not-a-jwt'")
+        await run.after(
+            "a connection refused for its token 'not-a-jwt'",
+            metrics_only(
+                settings,
+                {
+                    "connections.current": ("STATS-CONNECTIONS-CURRENT", 0),
+                    "connections.total": ("STATS-CONNECTIONS-TOTAL", 0),
+                    "connectedUsers": ("HEALTH-CONNECTED-USERS", 0),
+                },
+            ),
+        )
+        alice = await chat.connect(f"alice{attempt}")
+        alice_again = await chat.connect(
+            f"alice{attempt}-2", user_id=alice.user_id, username=alice.username
+        )
+        await chat.connect(f"bob{attempt}")
+        await run.after(
+            "alice connects two sockets, bob one",
+            metrics_only(
+                settings,
+                {
+                    "connectedUsers": ("HEALTH-CONNECTED-USERS", 2),
+                    "connections.current": ("STATS-CONNECTIONS-CURRENT", 3),
+                    "connections.total": ("STATS-CONNECTIONS-TOTAL", 3),
+                    "connections.totalDisconnections": ("STATS-DISCONNECTIONS", 0),
+                },
+            ),
+        )
+        await alice_again.disconnect()
+        await run.after(
+            "alice closes her second socket",
+            metrics_only(
+                settings,
+                {
+                    "connectedUsers": ("HEALTH-CONNECTED-USERS", 2),
+                    "connections.current": ("STATS-CONNECTIONS-CURRENT", 2),
+                    "connections.total": ("STATS-CONNECTIONS-TOTAL", 3),
+                    "connections.totalDisconnections": ("STATS-DISCONNECTIONS", 1),
+                },
+            ),
+        )
+        await alice.disconnect()
+        await run.after(
+            "alice closes her last socket",
+            metrics_only(
+                settings,
+                {
+                    "connectedUsers": ("HEALTH-CONNECTED-USERS", 1),
+                    "connections.current": ("STATS-CONNECTIONS-CURRENT", 1),
+                    "connections.totalDisconnections": ("STATS-DISCONNECTIONS", 2),
+                },
+            ),
+        )
+
+    await twice(script)
+
+
+@requirement(
+    "HEALTH-ACTIVE-ROOMS", "STATS-ROOMS-ACTIVE", "STATS-ROOMS-TOTAL-CREATED", "STATS-ROOM-DETAILS"
+)
+async def test_a_room_counts_from_its_first_join_to_its_last_leave(
+    chat: Clients, target: Target, settings: Settings
+) -> None:
+    # D14: the first join creates the room, the last leave or disconnect removes it.
+    async def script(attempt: int) -> None:
+        room = fresh_room()
+        run = Script(target, await snapshot(target), target.timeout_ms)
+
+        def rooms(active: int, created: int) -> dict[str, tuple[str, int]]:
+            return metrics_only(
+                settings,
+                {
+                    "activeRooms": ("HEALTH-ACTIVE-ROOMS", active),
+                    "rooms.active": ("STATS-ROOMS-ACTIVE", active),
+                    "rooms.totalCreated": ("STATS-ROOMS-TOTAL-CREATED", created),
+                },
+            )
+
+        def detail(users: int | None) -> Callable[[Snapshot], list[tuple[str, bool, str]]]:
+            def check(snap: Snapshot) -> list[tuple[str, bool, str]]:
+                entry = snap.room(room)
+                if users is None:
+                    return [
+                        (
+                            "STATS-ROOM-DETAILS",
+                            entry is None,
+                            f"no rooms.details entry for the removed room {room}, got "
+                            f"{show(entry)}",
+                        )
+                    ]
+                return [
+                    (
+                        "STATS-ROOM-DETAILS",
+                        entry is not None
+                        and entry.get("userCount") == users
+                        and entry.get("typingUsers") == 0
+                        and isinstance(entry.get("createdAt"), str)
+                        and isinstance(entry.get("lastActivity"), str),
+                        f"rooms.details entry {{roomId: {room}, userCount: {users}, "
+                        f"typingUsers: 0, createdAt, lastActivity}}, got {show(entry)}",
+                    )
+                ]
+
+            return check
+
+        alice = await chat.member(f"alice{attempt}", room)
+        await run.after(f"alice joins the new room {room}", rooms(1, 1), detail(1))
+        bob = await chat.member(f"bob{attempt}", room)
+        await run.after("bob joins it too", rooms(1, 1), detail(2))
+        await alice.request("leaveRoom", {"roomId": room})
+        await run.after("alice leaves it", rooms(1, 1), detail(1))
+        await bob.request("leaveRoom", {"roomId": room})
+        await run.after("bob, the last member, leaves it", rooms(0, 1), detail(None))
+        await alice.request("joinRoom", {"roomId": room})
+        await run.after("alice joins it again (a new room)", rooms(1, 2), detail(1))
+        await alice.disconnect()
+        await run.after("alice, its only member, disconnects", rooms(0, 2), detail(None))
+
+    await twice(script)
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+@requirement("STATS-ROOM-DETAILS")
+async def test_last_activity_moves_on_join_leave_message_and_typing(
+    chat: Clients, room: str, target: Target
+) -> None:
+    # D24: "lastActivity is the time of the last successful join, leave, message or typing
+    # event in the room".
+    alice = await chat.member("alice", room)
+    bob = await chat.connect("bob")
+    steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+        ("bob joins", lambda: bob.request("joinRoom", {"roomId": room})),
+        (
+            "alice sends a message",
+            lambda: alice.request("sendMessage", {"roomId": room, "content": "hi"}),
+        ),
+        (
+            "alice starts typing",
+            lambda: alice.request("typing", {"roomId": room, "isTyping": True}),
+        ),
+        ("bob leaves", lambda: bob.request("leaveRoom", {"roomId": room})),
+    ]
+    previous = (await snapshot(target)).room(room)
+    for step, action in steps:
+        last = parse_time(previous.get("lastActivity") if previous else None)
+        if last is None:
+            raise expect.Inconclusive(
+                f"rooms.details has no readable lastActivity: {show(previous)}"
+            )
+        # Wait for the server's clock (health's timestamp) to pass lastActivity, so that
+        # a server with coarse timestamps is not judged on a tie.
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            now = parse_time((await snapshot(target)).health.get("timestamp"))
+            if now is not None and now > last:
+                break
+            await asyncio.sleep(0.005)
+        await action()
+        current = (await snapshot(target)).room(room)
+        moved = parse_time(current.get("lastActivity") if current else None)
+        expect.that(
+            "STATS-ROOM-DETAILS",
+            moved is not None and moved > last,
+            sent=step,
+            expected=f"rooms.details lastActivity of {room} moves past {show(last.isoformat())}",
+            actual=f"entry {show(current)}",
+        )
+        previous = current
+
+
+@requirement("HEALTH-TOTAL-TYPING-USERS", "STATS-ROOM-DETAILS")
+async def test_total_typing_users_counts_user_room_pairs(
+    chat: Clients, target: Target, settings: Settings
+) -> None:
+    async def script(attempt: int) -> None:
+        first, second = fresh_room(), fresh_room()
+        alice = await chat.member(f"alice{attempt}", first)
+        await alice.request("joinRoom", {"roomId": second})
+        bob = await chat.member(f"bob{attempt}", first)
+        run = Script(target, await snapshot(target), target.timeout_ms)
+        started = time.monotonic()
+        await alice.request("typing", {"roomId": first, "isTyping": True})
+        await alice.request("typing", {"roomId": second, "isTyping": True})
+        await bob.request("typing", {"roomId": first, "isTyping": True})
+
+        def typing(
+            count_first: int, count_second: int
+        ) -> Callable[[Snapshot], list[tuple[str, bool, str]]]:
+            def check(snap: Snapshot) -> list[tuple[str, bool, str]]:
+                got = (
+                    (snap.room(first) or {}).get("typingUsers"),
+                    (snap.room(second) or {}).get("typingUsers"),
+                )
+                return [
+                    (
+                        "STATS-ROOM-DETAILS",
+                        got == (count_first, count_second),
+                        f"rooms.details typingUsers {count_first} in {first} and {count_second} "
+                        f"in {second}, got {got}",
+                    )
+                ]
+
+            return check
+
+        await run.after(
+            "alice types in two rooms, bob in one of them",
+            {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 3)},
+            typing(2, 1),
+        )
+        await alice.request("typing", {"roomId": first, "isTyping": False})
+        await run.after(
+            "alice stops typing in the first room",
+            {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 2)},
+            typing(1, 1),
+        )
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if elapsed_ms > settings.typing_timeout_ms / 2:
+            raise expect.Inconclusive(
+                f"the script took {elapsed_ms:.0f} ms, near the {settings.typing_timeout_ms} ms "
+                "typing timeout"
+            )
+
+    await twice(script)
+
+
+@requirement("STATS-MESSAGES-TOTAL-PROCESSED")
+async def test_total_processed_counts_accepted_messages_and_not_refused_ones(
+    chat: Clients, target: Target, settings: Settings
+) -> None:
+    if not settings.metrics:
+        pytest.skip("the target reports features.metrics=false (D24: counters stay 0)")
+
+    async def script(attempt: int) -> None:
+        room = fresh_room()
+        alice = await chat.member(f"alice{attempt}", room)
+        run = Script(target, await snapshot(target), target.timeout_ms)
+        for n in (1, 2):
+            await alice.request("sendMessage", {"roomId": room, "content": f"message {n}"})
+        # D7: a refused event is not counted as processed.
+        await alice.request("sendMessage", {"roomId": room, "content": ""})
+        await alice.request("sendMessage", {"roomId": fresh_room(), "content": "not a member"})
+        await run.after(
+            "alice sends 2 messages, then an empty one (400) and one to a room she has "
+            "not joined (403)",
+            {"messages.totalProcessed": ("STATS-MESSAGES-TOTAL-PROCESSED", 2)},
+        )
+
+    await twice(script)
+
+
+@requirement("HEALTH-READ-ONLY")
+async def test_reading_health_and_stats_changes_nothing(target: Target) -> None:
+    def figures(snap: Snapshot) -> dict[str, Any]:
+        health = {k: v for k, v in snap.health.items() if k != "timestamp"}
+        stats = {k: v for k, v in snap.stats.items() if k != "timestamp"}
+        return {"health": health, "stats": stats}
+
+    for attempt in (1, 2):
+        first = await snapshot(target)
+        for _ in range(3):
+            await snapshot(target)
+        second = await snapshot(target)
+        if figures(first) == figures(second):
+            return
+        if attempt == 2:
+            expect.that(
+                "HEALTH-READ-ONLY",
+                False,
+                sent=f"GET {HEALTH} and GET {STATS}, 5 times each, nothing else",
+                expected="the same figures before and after",
+                actual=f"before {show(figures(first), 700)}\n               after  "
+                f"{show(figures(second), 700)}",
+            )
+
+
+@requirement("STATS-METRICS-DISABLED")
+async def test_cumulative_counters_stay_zero_with_metrics_disabled(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    if settings.metrics:
+        pytest.skip("the target reports features.metrics=true")
+    alice = await chat.member("alice", room)
+    await alice.request("sendMessage", {"roomId": room, "content": "counted nowhere"})
+    live = await snapshot(target)
+    expect.that(
+        "STATS-METRICS-DISABLED",
+        all(live.value(name) == 0 for name in CUMULATIVE),
+        sent="alice connects, joins a new room and sends a message",
+        expected=f"{', '.join(CUMULATIVE)} stay 0",
+        actual=live.show(CUMULATIVE),
+    )
+    expect.that(
+        "STATS-METRICS-DISABLED",
+        isinstance(live.value("connections.current"), int)
+        and live.value("connections.current") >= 1
+        and live.room(room) is not None,
+        sent="alice connects and joins a new room",
+        expected="live current figures: connections.current >= 1, the room in rooms.details",
+        actual=f"connections.current={show(live.value('connections.current'))}, "
+        f"details entry {show(live.room(room))}",
+    )
+
+
+# -- schemathesis against the contract's OpenAPI document ----------------------------------
+
+# Failure codes of schemathesis (`st explain --list`): ST204 is unsupported_method.
+REFERENCE_CODES = {"ST204"}
+CHECKS = (
+    "not_a_server_error,response_schema_conformance,content_type_conformance,unsupported_method"
+)
+
+
+@contextlib.contextmanager
+def openapi_document() -> Iterator[Path]:
+    resource = resources.files("chatrooms_fixtures").joinpath("openapi.yaml")
+    if not resource.is_file():
+        pytest.skip("chatrooms_fixtures has no openapi.yaml installed")
+    with resources.as_file(resource) as path:
+        yield path
+
+
+def failures_of(junit: Path) -> list[tuple[str, set[str], str]]:
+    """(operation, failure codes, text) per failed schemathesis test case."""
+    found = []
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        for failure in [*case.iter("failure"), *case.iter("error")]:
+            text = failure.text or failure.get("message") or ""
+            codes = set(re.findall(r"\b(ST\d{3})\b", text + " " + (failure.get("message") or "")))
+            found.append((case.get("name") or "", codes, text))
+    return found
+
+
+@requirement(
+    "HEALTH-ENDPOINT", "HEALTH-SHAPE", "STATS-ENDPOINT", "STATS-SHAPE", "HEALTH-NON-GET-REFUSED"
+)
+async def test_schemathesis_finds_no_server_error_bad_schema_content_type_or_method_handling(
+    target: Target,
+) -> None:
+    with openapi_document() as spec, tempfile.TemporaryDirectory(prefix="conformance-st-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        command = [
+            "schemathesis",
+            "run",
+            str(spec),
+            "--url",
+            target.url,
+            "--checks",
+            CHECKS,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            "5",
+            "--seed",
+            "1",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            str(max(1, target.timeout_ms // 1000)),
+            "--no-color",
+            "--report",
+            "junit",
+            "--report-junit-path",
+            str(junit),
+        ]
+        done = await asyncio.to_thread(
+            subprocess.run,
+            command,
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        output = (done.stdout + done.stderr).strip()
+        if done.returncode not in (0, 1) or not junit.exists():
+            pytest.fail(
+                f"schemathesis did not run (exit {done.returncode}): {output[-1500:]}",
+                pytrace=False,
+            )
+        failures = failures_of(junit)
+    sent = f"schemathesis run openapi.yaml --url {target.url} --checks {CHECKS}"
+    # Documented findings first: they gate at every level.
+    ordered = sorted(failures, key=lambda f: bool(f[1]) and f[1] <= REFERENCE_CODES)
+    for operation, codes, text in ordered:
+        documented = codes - REFERENCE_CODES
+        trimmed = text.strip()[:1500]
+        if documented or not codes:
+            stats = STATS in operation
+            schema_codes = {"ST108", "ST109", "ST110"}
+            rid = (
+                ("STATS-SHAPE" if stats else "HEALTH-SHAPE")
+                if documented and documented <= schema_codes
+                else ("STATS-ENDPOINT" if stats else "HEALTH-ENDPOINT")
+            )
+            expect.that(
+                rid,
+                False,
+                sent=sent,
+                expected=f"{operation}: no 5xx, responses valid against the OpenAPI schema with "
+                "the documented Content-Type",
+                actual=f"{', '.join(sorted(codes)) or 'failure'}:\n{trimmed}",
+            )
+        expect.that(
+            "HEALTH-NON-GET-REFUSED",
+            False,
+            sent=sent,
+            expected=f"{operation}: methods other than GET are answered 405 with an Allow header",
+            actual=f"{', '.join(sorted(codes))}:\n{trimmed}",
+        )

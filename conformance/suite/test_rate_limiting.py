@@ -1,0 +1,628 @@
+"""doc: "Rate Limiting" (D5, D10, D14, D21, D22): the documented allowance per kind in the
+declared environment, 429 with no effect beyond it, the violation counter, and the reset.
+
+The allowance is judged against the document's table for the environment the target
+declares (`--env`), never against the values the target reports. A burst that takes most
+of a window cannot be judged fairly (the window may have ended on its own): that is
+reported as inconclusive, never as a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from conformance import expect
+from conformance.catalogue import requirement
+from conformance.client import ChatClient, Reply
+from conformance.expect import show
+from conformance.suite.conftest import Clients
+from conformance.target import DOCUMENTED_WINDOW_MS, Settings, Target
+
+pytestmark = pytest.mark.asyncio
+
+ENVIRONMENTS = ("production", "development")
+# doc: "Rate Limiting" table rows, by the client event each one counts (D21).
+KINDS = ("sendMessage", "joinRoom", "typing")
+CELLS = {
+    ("production", "sendMessage"): "RL-PROD-MESSAGES",
+    ("production", "joinRoom"): "RL-PROD-JOINS",
+    ("production", "typing"): "RL-PROD-TYPING",
+    ("development", "sendMessage"): "RL-DEV-MESSAGES",
+    ("development", "joinRoom"): "RL-DEV-JOINS",
+    ("development", "typing"): "RL-DEV-TYPING",
+}
+# doc: "Health Check Endpoints" rateLimits fields, by kind.
+HEALTH_FIELDS = {
+    "sendMessage": "maxMessagesPerWindow",
+    "joinRoom": "maxJoinsPerWindow",
+    "typing": "maxTypingEventsPerWindow",
+}
+# A burst that needs more than this share of the window is not judged (the machine, not
+# the server, would decide the verdict).
+FAIR_SHARE = 0.8
+
+
+def cell_params() -> list[Any]:
+    """One test per (environment, kind) cell of the table; each names its own id."""
+    return [
+        pytest.param(env, kind, id=f"{env}-{kind}", marks=pytest.mark.requirement(CELLS[env, kind]))
+        for env in ENVIRONMENTS
+        for kind in KINDS
+    ]
+
+
+def require_environment(target: Target, environment: str) -> None:
+    # `python -m conformance` runs both environments and merges: each cell is judged once.
+    if target.environment != environment:
+        pytest.skip(f"the target declares NODE_ENV={target.environment}")
+
+
+def accepted(reply: Reply) -> bool:
+    payload = reply.payload
+    return (
+        reply.arrived
+        and reply.event != "error"
+        and isinstance(payload, Mapping)
+        and payload.get("success") is True
+    )
+
+
+def refused(reply: Reply) -> bool:
+    payload = reply.payload
+    return reply.arrived and (
+        reply.event == "error" or (isinstance(payload, Mapping) and payload.get("success") is False)
+    )
+
+
+def status_of(reply: Reply) -> Any:
+    return reply.payload.get("statusCode") if isinstance(reply.payload, Mapping) else None
+
+
+class Counted:
+    """A fresh user whose `kind` events count against its allowance; event i has payload(i)."""
+
+    def __init__(self, client: ChatClient, kind: str, payload: Callable[[int], dict[str, Any]]):
+        self.client = client
+        self.kind = kind
+        self.payload = payload
+        self.sent = 0
+        self.first_sent_at = 0.0
+        self.first_answered_at = 0.0
+
+    async def send(self) -> Reply:
+        index = self.sent
+        self.sent += 1
+        if index == 0:
+            self.first_sent_at = time.monotonic()
+        reply = await self.client.request(self.kind, self.payload(index))
+        if index == 0:
+            self.first_answered_at = time.monotonic()
+        return reply
+
+
+async def counted(chat: Clients, kind: str, name: str, room: str, **connect: Any) -> Counted:
+    """A user ready to send counted `kind` events: joins go to distinct fresh rooms (D14),
+    messages and typing go to `room`, which the user has joined (D16)."""
+    if kind == "joinRoom":
+        client = await chat.connect(name, **connect)
+        return Counted(client, kind, lambda i: {"roomId": f"{room}-j{i}"})
+    client = await chat.member(name, room, **connect)
+    if kind == "sendMessage":
+        return Counted(client, kind, lambda i: {"roomId": room, "content": f"{name} says {i}"})
+    # Alternating states, so that every counted typing event is a change (D18).
+    return Counted(client, kind, lambda i: {"roomId": room, "isTyping": i % 2 == 0})
+
+
+async def spend(
+    user: Counted, count: int, requirement_id: str, limit: int, *, spent: int = 0
+) -> None:
+    """Send `count` more counted events, `spent` of this window's allowance being used
+    already; each must succeed (they are within the allowance)."""
+    for n in range(spent + 1, spent + count + 1):
+        reply = await user.send()
+        expect.that(
+            requirement_id,
+            accepted(reply),
+            sent=reply.sent,
+            expected=f"success: {user.kind} number {n} of the {limit} allowed per window",
+            actual=reply.describe(),
+        )
+
+
+def judge_fairly(started: float, window_ms: int, what: str) -> None:
+    elapsed_ms = (time.monotonic() - started) * 1000
+    if elapsed_ms > FAIR_SHARE * window_ms:
+        raise expect.Inconclusive(
+            f"{what} took {elapsed_ms:.0f} ms, more than {FAIR_SHARE:.0%} of the "
+            f"{window_ms} ms window: the window may have ended on its own"
+        )
+
+
+async def over_limit(
+    send: Callable[[], Any], requirement_id: str, started: float, window_ms: int, limit: int
+) -> Reply:
+    """Send the event over the allowance; it must be refused (unless the burst took so long
+    that the window may have ended, which is inconclusive)."""
+    reply: Reply = await send()
+    if not refused(reply):
+        judge_fairly(started, window_ms, f"the burst of {limit}")
+        expect.that(
+            requirement_id,
+            False,
+            sent=reply.sent,
+            expected=f"refused: the event after {limit} in one window (statusCode 429)",
+            actual=reply.describe(),
+        )
+    return reply
+
+
+async def stats(target: Target) -> dict[str, Any]:
+    reply = await asyncio.to_thread(target.http_get, "/websocket/stats")
+    try:
+        body = reply.json() if reply.status == 200 else None
+    except ValueError:
+        body = None
+    expect.that(
+        "STATS-ENDPOINT",
+        isinstance(body, dict),
+        sent="GET /websocket/stats",
+        expected="200 with a JSON object",
+        actual=f"{reply.status} {reply.body[:300]!r}",
+    )
+    assert isinstance(body, dict)
+    return body
+
+
+def counter(body: Mapping[str, Any], *path: str) -> Any:
+    node: Any = body
+    for key in path:
+        node = node.get(key) if isinstance(node, Mapping) else None
+    return node
+
+
+# -- the table: exact allowance per kind and environment ----------------------------------
+
+
+@requirement("RL-OVER-LIMIT-429", "ERR-429-RATE-LIMITED", "SEC-RATE-LIMITING")
+@pytest.mark.parametrize(("environment", "kind"), cell_params())
+async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_no_effect(
+    chat: Clients, room: str, target: Target, settings: Settings, environment: str, kind: str
+) -> None:
+    require_environment(target, environment)
+    cell = CELLS[environment, kind]
+    limit = target.limits[kind]
+    window = settings.window_ms
+    over_room = f"{room}-over"
+    # A witness in the room the refused event names: it must hear nothing of it.
+    bob = await chat.member("bob", over_room if kind == "joinRoom" else room)
+    if kind == "typing":
+        await bob.request("joinRoom", {"roomId": over_room})
+    alice = await counted(chat, kind, "alice", room)
+    if kind == "typing":
+        await alice.client.request("joinRoom", {"roomId": over_room})
+    over_payloads: dict[str, dict[str, Any]] = {
+        "sendMessage": {"roomId": room, "content": f"over the limit {room}"},
+        "joinRoom": {"roomId": over_room},
+        "typing": {"roomId": over_room, "isTyping": True},
+    }
+    over_payload = over_payloads[kind]
+
+    started = time.monotonic()
+    await spend(alice, limit, cell, limit)
+    reply = await over_limit(
+        lambda: alice.client.request(kind, over_payload), cell, started, window, limit
+    )
+    # D21/D7: "refused with statusCode 429", as the error object.
+    expect.that(
+        "RL-OVER-LIMIT-429",
+        status_of(reply) == 429,
+        sent=reply.sent,
+        expected="the error object with statusCode 429",
+        actual=reply.describe(),
+    )
+    expect.schema("ERR-429-RATE-LIMITED", "error", reply.payload, sent=reply.sent)
+    phrase = reply.payload.get("error")
+    expect.that(
+        "ERR-429-RATE-LIMITED",
+        isinstance(phrase, str) and "too many requests" in phrase.lower(),
+        sent=reply.sent,
+        expected='error: "Too Many Requests" (doc: "429 | Too Many Requests")',
+        actual=reply.describe(),
+    )
+
+    # "... and has no effect" (D21): nothing is delivered, joined or broadcast.
+    me = alice.client.user_id
+    if kind == "sendMessage":
+        content = over_payload["content"]
+        await expect.nothing(
+            "RL-OVER-LIMIT-429",
+            [bob, alice.client],
+            "receiveMessage",
+            sent=reply.sent,
+            where=lambda p: p["content"] == content,
+            within_ms=target.quiet_ms,
+        )
+    elif kind == "joinRoom":
+        await expect.nothing(
+            "RL-OVER-LIMIT-429",
+            [bob],
+            "userJoined",
+            sent=reply.sent,
+            where=lambda p: p["userId"] == me and p.get("roomId", over_room) == over_room,
+            within_ms=target.quiet_ms,
+        )
+        await expect.nothing(
+            "RL-OVER-LIMIT-429",
+            [alice.client],
+            "roomUsers",
+            sent=reply.sent,
+            where=lambda p: p["roomId"] == over_room,
+            within_ms=0,
+        )
+        await bob.request("getRoomStats", {"roomId": over_room})
+        room_stats = await bob.next("roomStats", where=lambda p: p["roomId"] == over_room)
+        if room_stats is not None:
+            users = room_stats.payload.get("users")
+            expect.that(
+                "RL-OVER-LIMIT-429",
+                isinstance(users, list) and all(u.get("userId") != me for u in users),
+                sent=reply.sent,
+                expected=f"{me} is not in {over_room} after the refused join",
+                actual=f"roomStats {show(room_stats.payload)}",
+            )
+    else:
+        await expect.nothing(
+            "RL-OVER-LIMIT-429",
+            [bob],
+            "userTyping",
+            sent=reply.sent,
+            where=lambda p: p["userId"] == me and p["roomId"] == over_room,
+            within_ms=target.quiet_ms,
+        )
+
+
+@requirement("RL-REPEAT-JOIN-COUNTED")
+async def test_joining_the_same_room_again_counts_against_the_join_allowance(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    limit = target.limits["joinRoom"]
+    alice = await chat.connect("alice")
+    user = Counted(alice, "joinRoom", lambda i: {"roomId": room})
+    started = time.monotonic()
+    await spend(user, limit, "RL-REPEAT-JOIN-COUNTED", limit)
+    await over_limit(user.send, "RL-REPEAT-JOIN-COUNTED", started, settings.window_ms, limit)
+
+
+# -- the violation counter --------------------------------------------------------------
+
+
+@requirement("RL-VIOLATIONS-COUNTED")
+async def test_each_refusal_adds_exactly_one_to_rate_limiting_violations(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    if not settings.metrics:
+        pytest.skip("the target reports features.metrics=false (D24: counters stay 0)")
+    kind = "joinRoom"  # the smallest allowance, so the cheapest burst
+    limit = target.limits[kind]
+    cell = CELLS[target.environment, kind]
+    refusals = 3
+    for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
+        user = await counted(chat, kind, f"alice{attempt}", f"{room}-{attempt}")
+        before = await stats(target)
+        started = time.monotonic()
+        await spend(user, limit, cell, limit)
+        for _ in range(refusals):
+            await over_limit(user.send, cell, started, settings.window_ms, limit)
+        after = await stats(target)
+        grew = (counter(after, "rateLimiting", "violations") or 0) - (
+            counter(before, "rateLimiting", "violations") or 0
+        )
+        if grew == refusals:
+            return
+        if attempt == 2:
+            expect.that(
+                "RL-VIOLATIONS-COUNTED",
+                False,
+                sent=f"{refusals} joinRoom events over the allowance of {limit} (twice)",
+                expected=f"rateLimiting.violations grows by exactly {refusals}",
+                actual=f"it grew by {grew}: {show(counter(before, 'rateLimiting'))} -> "
+                f"{show(counter(after, 'rateLimiting'))}",
+            )
+
+
+@requirement("RL-OVER-LIMIT-429")
+async def test_a_message_refused_with_429_is_not_counted_as_processed(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    # D21 "has no effect", D7 "nothing is counted as processed".
+    if not settings.metrics:
+        pytest.skip("the target reports features.metrics=false (D24: counters stay 0)")
+    limit = target.limits["sendMessage"]
+    cell = CELLS[target.environment, "sendMessage"]
+    for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
+        user = await counted(chat, "sendMessage", f"alice{attempt}", f"{room}-{attempt}")
+        before = await stats(target)
+        started = time.monotonic()
+        await spend(user, limit, cell, limit)
+        reply = await over_limit(user.send, cell, started, settings.window_ms, limit)
+        after = await stats(target)
+        grew = (counter(after, "messages", "totalProcessed") or 0) - (
+            counter(before, "messages", "totalProcessed") or 0
+        )
+        if grew == limit:
+            return
+        if attempt == 2:
+            expect.that(
+                "RL-OVER-LIMIT-429",
+                False,
+                sent=f"{limit} messages, then {reply.sent} (refused: {reply.describe()})",
+                expected=f"messages.totalProcessed grows by {limit}: the refused message is "
+                "not processed",
+                actual=f"it grew by {grew}",
+            )
+
+
+# -- what the limits apply to -----------------------------------------------------------
+
+
+@requirement("RL-PER-USER-AND-KIND")
+async def test_an_exhausted_message_allowance_limits_neither_other_users_nor_other_kinds(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    limit = target.limits["sendMessage"]
+    alice = await counted(chat, "sendMessage", "alice", room)
+    bob = await chat.member("bob", room)
+    started = time.monotonic()
+    await spend(alice, limit, CELLS[target.environment, "sendMessage"], limit)
+    reply = await alice.send()
+    if not refused(reply):
+        judge_fairly(started, settings.window_ms, f"the burst of {limit}")
+        raise expect.Inconclusive(f"alice was not limited after {limit} messages")
+    checks = [
+        (bob, "sendMessage", {"roomId": room, "content": "bob is not limited"}, "another user"),
+        (alice.client, "typing", {"roomId": room, "isTyping": True}, "typing (another kind)"),
+        (alice.client, "joinRoom", {"roomId": f"{room}-other"}, "joinRoom (another kind)"),
+    ]
+    for client, event, payload, what in checks:
+        answer = await client.request(event, payload)
+        expect.that(
+            "RL-PER-USER-AND-KIND",
+            accepted(answer),
+            sent=answer.sent,
+            expected=f"success: alice's exhausted message allowance does not limit {what}",
+            actual=answer.describe(),
+        )
+
+
+@requirement("RL-PER-USER-AND-KIND")
+async def test_one_user_on_two_sockets_shares_one_allowance(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    # D5 (reference): rate limits are per user, not per socket.
+    limit = target.limits["joinRoom"]
+    first = await counted(chat, "joinRoom", "alice", room)
+    second = await chat.connect(
+        "alice-2", user_id=first.client.user_id, username=first.client.username
+    )
+    started = time.monotonic()
+    await spend(first, limit, CELLS[target.environment, "joinRoom"], limit)
+    reply = await first.send()
+    if not refused(reply):
+        judge_fairly(started, settings.window_ms, f"the burst of {limit}")
+        raise expect.Inconclusive(f"alice was not limited after {limit} joins")
+    answer = await second.request("joinRoom", {"roomId": f"{room}-second"})
+    if not refused(answer):
+        judge_fairly(started, settings.window_ms, f"the burst of {limit}")
+    expect.that(
+        "RL-PER-USER-AND-KIND",
+        refused(answer) and status_of(answer) == 429,
+        sent=answer.sent,
+        expected=f"429: alice used her {limit} joins on her first socket (limits are per user)",
+        actual=answer.describe(),
+    )
+
+
+@requirement("RL-OTHER-EVENTS-UNLIMITED")
+async def test_leave_room_get_room_stats_and_heartbeat_are_not_limited(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    count = max(target.limits.values()) + 1  # more than any documented allowance
+    joins = target.limits["joinRoom"]
+    alice = await counted(chat, "joinRoom", "alice", room)
+    started = time.monotonic()
+    # First exhaust a limited kind: being limited there must not limit the others.
+    for _ in range(joins + 1):
+        await alice.send()
+    sockets = [alice.client] + [
+        await chat.connect(f"alice-{n}", user_id=alice.client.user_id) for n in (2, 3)
+    ]
+    plans: list[tuple[ChatClient, str, Callable[[int], Any]]] = [
+        (sockets[0], "leaveRoom", lambda i: {"roomId": f"{room}-j{i % joins}"}),
+        (sockets[1], "getRoomStats", lambda i: {"roomId": room}),
+        (sockets[2], "heartbeat", lambda i: None),
+    ]
+
+    async def run(client: ChatClient, event: str, payload: Callable[[int], Any]) -> None:
+        for i in range(count):
+            data = payload(i)
+            reply = await (
+                client.request(event, data) if data is not None else client.request(event)
+            )
+            expect.that(
+                "RL-OTHER-EVENTS-UNLIMITED",
+                not (refused(reply) and status_of(reply) == 429),
+                sent=reply.sent,
+                expected=f"{event} number {i + 1} is not rate limited (only messages, joins "
+                "and typing are)",
+                actual=reply.describe(),
+            )
+
+    await asyncio.gather(*(run(*plan) for plan in plans))
+    judge_fairly(started, settings.window_ms, f"{count} events of each unlimited kind")
+
+
+@requirement("RL-INVALID-NOT-COUNTED")
+@pytest.mark.parametrize("kind", KINDS)
+async def test_refused_invalid_and_non_member_events_do_not_use_up_the_allowance(
+    chat: Clients, room: str, target: Target, kind: str
+) -> None:
+    # D10 (reference): only events that pass validation and membership count.
+    limit = target.limits[kind]
+    outside = f"{room}-not-joined"
+    refusals: dict[str, list[tuple[Any, int]]] = {
+        "sendMessage": [
+            ({"roomId": room, "content": ""}, 400),
+            ({"roomId": room}, 400),
+            ({"roomId": outside, "content": "not a member"}, 403),
+        ],
+        "joinRoom": [({}, 400), ({"roomId": 7}, 400), ({"roomId": ""}, 400)],
+        "typing": [
+            ({"roomId": room, "isTyping": "yes"}, 400),
+            ({"roomId": room}, 400),
+            ({"roomId": outside, "isTyping": True}, 403),
+        ],
+    }
+    invalid = refusals[kind]
+    user = await counted(chat, kind, "alice", room)
+    for payload, status in invalid:
+        reply = await user.client.request(kind, payload)
+        if not (refused(reply) and status_of(reply) == status):
+            raise expect.Inconclusive(
+                f"{reply.sent} was not refused with {status} ({reply.describe()}), so it "
+                "cannot show whether refused events count"
+            )
+    for _ in range(limit):
+        reply = await user.send()
+        expect.that(
+            "RL-INVALID-NOT-COUNTED",
+            accepted(reply),
+            sent=reply.sent,
+            expected=f"success: {kind} number {user.sent} of {limit}, after {len(invalid)} "
+            "refused (400/403) events that must not count",
+            actual=reply.describe(),
+        )
+
+
+# -- the window ------------------------------------------------------------------------
+
+
+@requirement("RL-WINDOW-RESET", "RL-FIXED-WINDOW")
+async def test_the_full_allowance_returns_when_the_window_that_began_with_the_first_event_ends(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    window = settings.window_ms
+    if window > target.slow_threshold_ms and not target.run_slow:
+        pytest.skip(
+            f"the window is {window} ms, longer than --slow-threshold-ms "
+            f"{target.slow_threshold_ms}; pass --run-slow to wait for it"
+        )
+    margin_s = max(0.25, window / 1000 * 0.05)
+
+    async def one_kind(kind: str) -> None:
+        limit = target.limits[kind]
+        cell = CELLS[target.environment, kind]
+        user = await counted(chat, kind, f"{kind}-user", f"{room}-{kind}")
+        # The window starts at the first counted event (D21); the rest of the allowance is
+        # spent later in the window, so a sliding window would still refuse at its end.
+        await spend(user, 1, cell, limit)
+        start = user.first_sent_at
+        await asyncio.sleep(max(0.0, start + 0.3 * window / 1000 - time.monotonic()))
+        await spend(user, limit - 1, cell, limit, spent=1)
+        await over_limit(user.send, cell, start, window, limit)
+        burst_ended = time.monotonic()
+
+        await asyncio.sleep(
+            max(0.0, user.first_answered_at + window / 1000 + margin_s - time.monotonic())
+        )
+        reply = await user.send()
+        if not accepted(reply):
+            # Sliding or restarted window, or no reset at all? Wait a window after the
+            # burst to tell them apart.
+            await asyncio.sleep(max(0.0, burst_ended + window / 1000 + margin_s - time.monotonic()))
+            again = await user.send()
+            expect.that(
+                "RL-WINDOW-RESET",
+                accepted(again),
+                sent=again.sent,
+                expected=f"success: a {window} ms window has ended since the first counted "
+                f"{kind} (and since the last)",
+                actual=f"{again.describe()}; at the end of the first window: {reply.describe()}",
+            )
+            expect.that(
+                "RL-FIXED-WINDOW",
+                False,
+                sent=reply.sent,
+                expected=f"success: the window began with the first counted {kind} "
+                f"{(time.monotonic() - start) * 1000:.0f} ms ago and lasts {window} ms",
+                actual=f"{reply.describe()} (accepted only a window after the last event)",
+            )
+        restarted = time.monotonic()
+        await spend(user, limit - 1, "RL-WINDOW-RESET", limit, spent=1)
+        again = await user.send()
+        if not refused(again):
+            judge_fairly(restarted, window, f"the second burst of {limit}")
+        expect.that(
+            "RL-WINDOW-RESET",
+            refused(again) and status_of(again) == 429,
+            sent=again.sent,
+            expected=f"429: the new window allows {limit} {kind} events, no more",
+            actual=again.describe(),
+        )
+
+    await asyncio.gather(*(one_kind(kind) for kind in KINDS))
+
+
+# -- what the health endpoint reports --------------------------------------------------------
+
+
+@requirement("HEALTH-RATE-LIMITS", "RL-WINDOW-REPORTED")
+async def test_health_reports_the_documented_limits_of_the_declared_environment(
+    target: Target,
+) -> None:
+    reply = await asyncio.to_thread(target.http_get, "/websocket/health")
+    try:
+        body = reply.json() if reply.status == 200 else None
+    except ValueError:
+        body = None
+    expect.that(
+        "HEALTH-ENDPOINT",
+        isinstance(body, dict),
+        sent="GET /websocket/health",
+        expected="200 with a JSON object",
+        actual=f"{reply.status} {reply.body[:300]!r}",
+    )
+    assert isinstance(body, dict)
+    limits = body.get("rateLimits")
+    expected = {HEALTH_FIELDS[kind]: target.limits[kind] for kind in KINDS}
+    reported = {name: counter(body, "rateLimits", name) for name in expected}
+    expect.that(
+        "HEALTH-RATE-LIMITS",
+        reported == expected,
+        sent="GET /websocket/health",
+        expected=f"rateLimits of NODE_ENV={target.environment} (doc table): {show(expected)}",
+        actual=f"rateLimits {show(limits)}",
+    )
+    window = counter(body, "rateLimits", "windowMs")
+    if target.declared_window_ms is None:
+        # doc: "Rate limits reset every 60 seconds."
+        expect.that(
+            "HEALTH-RATE-LIMITS",
+            window == DOCUMENTED_WINDOW_MS,
+            sent="GET /websocket/health",
+            expected=f"rateLimits.windowMs == {DOCUMENTED_WINDOW_MS} (no other window declared)",
+            actual=f"rateLimits {show(limits)}",
+        )
+    else:
+        # D22 (reference): the window in force, as the target was configured.
+        expect.that(
+            "RL-WINDOW-REPORTED",
+            window == target.declared_window_ms,
+            sent="GET /websocket/health",
+            expected=f"rateLimits.windowMs == {target.declared_window_ms} (the declared window)",
+            actual=f"rateLimits {show(limits)}",
+        )
