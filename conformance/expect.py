@@ -72,7 +72,7 @@ def schema(
     (`reference` adds the reference server's stricter rules, e.g. D8 timestamps)."""
     from chatrooms_fixtures.schemas import validate as schema_errors
 
-    errors = schema_errors(name, payload, level)  # type: ignore[arg-type]
+    errors = schema_errors(name, payload, "reference" if level == "reference" else "documented")
     if errors:
         raise ConformanceFailure(
             requirement,

@@ -356,9 +356,10 @@ def _judge(config: pytest.Config) -> list[RequirementResult]:
         only = option(config, "--only")
         catalogue = load_catalogue()
         selected = {rid for rid in catalogue if selected_by(only, [rid])} if only else None
+        results: list[CaseResult] = config.stash[results_key]
         config.stash[judged_key] = judge(
             catalogue,
-            config.stash[results_key],
+            results,
             level=level_of(config),
             expectations=load_expectations(config),
             selected=selected,

@@ -85,7 +85,7 @@ class Target:
             done = subprocess.run(
                 command, shell=True, capture_output=True, text=True, timeout=30, check=False
             )
-            token = done.stdout.strip()
+            token = str(done.stdout).strip()
             if done.returncode != 0 or not token:
                 raise TargetError(
                     f"--token-cmd exited {done.returncode} without a token: "
@@ -136,9 +136,9 @@ def read_settings(target: Target) -> Settings:
             health = reply.json()
     except (OSError, ValueError):
         pass
-    features = health.get("features") if isinstance(health.get("features"), dict) else {}
-    limits = health.get("rateLimits") if isinstance(health.get("rateLimits"), dict) else {}
-    sources = []
+    features: dict[str, Any] = _section(health, "features")
+    limits: dict[str, Any] = _section(health, "rateLimits")
+    sources: list[str] = []
 
     def pick(flag: int | None, reported: Any, default: int, name: str) -> int:
         if flag is not None:
@@ -171,3 +171,8 @@ def read_settings(target: Target) -> Settings:
         metrics=features.get("metrics", True) is not False,
         sources=tuple(sources),
     )
+
+
+def _section(body: dict[str, Any], name: str) -> dict[str, Any]:
+    value = body.get(name)
+    return value if isinstance(value, dict) else {}

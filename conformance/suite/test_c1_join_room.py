@@ -7,6 +7,7 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.suite.conftest import Clients
+from conformance.target import Settings, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,3 +60,38 @@ async def test_joining_a_room_again_succeeds_without_a_second_user_joined(
         where=lambda p: p["userId"] == alice.user_id,
         within_ms=chat.target.quiet_ms,
     )
+
+
+def room_ids(target: Target) -> tuple[set[str], int]:
+    """The rooms /websocket/stats lists, and its rooms.totalCreated."""
+    stats = target.http_get("/websocket/stats").json()
+    rooms = stats.get("rooms") or {}
+    return {d.get("roomId") for d in rooms.get("details") or []}, rooms.get("totalCreated", 0)
+
+
+@requirement("EVT-JOIN-CREATES-ROOM")
+async def test_the_first_join_creates_the_room_and_counts_it_once(
+    chat: Clients, room: str, target: Target, settings: Settings
+) -> None:
+    before, created_before = room_ids(target)
+    alice = await chat.member("alice", room)
+    after_first, created_first = room_ids(target)
+    await chat.member("bob", room)
+    _, created_second = room_ids(target)
+    sent = f"alice, then bob join the fresh room {room}"
+    expect.that(
+        "EVT-JOIN-CREATES-ROOM",
+        room not in before and room in after_first,
+        sent=sent,
+        expected=f"{room} listed in rooms.details once joined",
+        actual=f"listed before: {room in before}, after: {room in after_first}",
+    )
+    if settings.metrics:
+        expect.that(
+            "EVT-JOIN-CREATES-ROOM",
+            (created_first - created_before, created_second - created_first) == (1, 0),
+            sent=sent,
+            expected="rooms.totalCreated +1 on the first join, +0 on the next",
+            actual=f"+{created_first - created_before}, +{created_second - created_first}",
+        )
+    del alice

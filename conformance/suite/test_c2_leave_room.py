@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
 import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.suite.conftest import Clients
+from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,3 +66,47 @@ async def test_after_leaving_a_socket_no_longer_receives_the_rooms_messages(
         where=lambda p: p["content"] == "after alice left",
         within_ms=chat.target.quiet_ms,
     )
+
+
+def listed(target: Target, room: str) -> bool:
+    stats = target.http_get("/websocket/stats").json()
+    return room in {d.get("roomId") for d in (stats.get("rooms") or {}).get("details") or []}
+
+
+@requirement("EVT-LEAVE-REMOVES-ROOM")
+@pytest.mark.parametrize("how", ["leave", "disconnect"])
+async def test_the_last_leave_or_disconnect_removes_the_room(
+    chat: Clients, room: str, target: Target, how: str
+) -> None:
+    alice = await chat.member("alice", room)
+    bob = await chat.member("bob", room)
+    await alice.request("leaveRoom", {"roomId": room})
+    sent = f"alice leaves {room}; bob, the last one in it, then does: {how}"
+    expect.that(
+        "EVT-LEAVE-REMOVES-ROOM",
+        listed(target, room),
+        sent=sent,
+        expected=f"{room} still listed while bob is in it",
+        actual="not listed",
+    )
+    if how == "leave":
+        await bob.request("leaveRoom", {"roomId": room})
+    else:
+        await bob.disconnect()
+    removed = await _eventually(lambda: not listed(target, room), chat.target.timeout_ms)
+    expect.that(
+        "EVT-LEAVE-REMOVES-ROOM",
+        removed,
+        sent=sent,
+        expected=f"{room} no longer in rooms.details",
+        actual="still listed",
+    )
+
+
+async def _eventually(check: Callable[[], bool], within_ms: int) -> bool:
+    """A disconnect is handled after the client's side of it: poll briefly."""
+    for _ in range(max(1, within_ms // 50)):
+        if check():
+            return True
+        await asyncio.sleep(0.05)
+    return check()

@@ -11,7 +11,7 @@ from conformance.suite.conftest import Clients
 pytestmark = pytest.mark.asyncio
 
 
-@requirement("SRV-USER-JOINED-RECIPIENTS")
+@requirement("SRV-USER-JOINED-RECIPIENTS", "SRV-USER-JOINED-PAYLOAD")
 async def test_user_joined_goes_to_others_in_the_room_only(chat: Clients, room: str) -> None:
     bob = await chat.member("bob", room)
     outsider = await chat.member("carol", f"{room}-elsewhere")

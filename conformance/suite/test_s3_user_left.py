@@ -6,12 +6,13 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
+from conformance.client import Where
 from conformance.suite.conftest import Clients
 
 pytestmark = pytest.mark.asyncio
 
 
-@requirement("SRV-USER-LEFT-RECIPIENTS")
+@requirement("SRV-USER-LEFT-RECIPIENTS", "SRV-USER-LEFT-PAYLOAD")
 async def test_user_left_goes_to_others_in_the_room_only(chat: Clients, room: str) -> None:
     bob = await chat.member("bob", room)
     outsider = await chat.member("carol", f"{room}-elsewhere")
@@ -77,11 +78,15 @@ async def test_disconnecting_leaves_every_room_the_socket_was_in(chat: Clients, 
     expect.response("EVT-JOIN-RESPONSE", reply, "joinedRoom", roomId=other_room, success=True)
     await alice.disconnect()
     sent = "alice (in two rooms) disconnects"
-    for member, where in ((bob, room), (carol, other_room)):
+    for member, left_room in ((bob, room), (carol, other_room)):
         await expect.received(
             "SRV-USER-LEFT-ON-DISCONNECT",
             member,
             "userLeft",
             sent=sent,
-            where=lambda p, r=where: p["userId"] == alice.user_id and p["roomId"] == r,
+            where=left(alice.user_id, left_room),
         )
+
+
+def left(user_id: str, room: str) -> Where:
+    return lambda p: bool(p["userId"] == user_id and p["roomId"] == room)

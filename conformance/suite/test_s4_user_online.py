@@ -11,7 +11,7 @@ from conformance.suite.conftest import Clients
 pytestmark = pytest.mark.asyncio
 
 
-@requirement("SRV-USER-ONLINE-RECIPIENTS")
+@requirement("SRV-USER-ONLINE-RECIPIENTS", "SRV-USER-ONLINE-PAYLOAD")
 async def test_user_online_goes_to_the_sockets_of_others_when_a_user_connects(
     chat: Clients,
 ) -> None:
