@@ -1,0 +1,499 @@
+"""ChatUser: the Locust user every scenario builds on, and the listeners that count,
+summarize and check thresholds.
+
+What reaches Locust's statistics (request type / name):
+  WS / connect                 handshake + Socket.IO CONNECT with the user's own token
+  EVENT / <clientEvent>        each client event, from send to its response (D6: the ack,
+                               or the emitted response event when a server answers so)
+  RECV / receiveMessage        fan-out latency at each receiver (send time in the content)
+  WS / disconnect              failures only: a session the server or network ended
+Failures carry the status code ("429 Too Many Requests"), so Locust's error table is
+the errors-by-code table. The end summary (deliveries/s, fan-out percentiles, connect p95,
+errors by code, generator CPU, saturation) comes from chatrooms_load.summary.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import random
+import shlex
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+from locust import User, events
+from locust.env import Environment
+from locust.runners import MasterRunner, WorkerRunner
+
+from chatrooms_fixtures.tokens import mint  # imported here: a first import stalls the hub
+from chatrooms_load.client import ChatConnection, ConnectFailed, Response
+from chatrooms_load.latency import Histogram, decode_probe, encode_probe
+from chatrooms_load.options import add_options
+from chatrooms_load.ratelimits import DEVELOPMENT, RateLimits
+from chatrooms_load.summary import CpuReport, Tally, format_summary, summarize
+from chatrooms_load.thresholds import Thresholds, check, format_breaches
+
+log = logging.getLogger("chatrooms_load")
+
+_HTTP_PHRASES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+}
+
+
+class ChatError(Exception):
+    """A failure as Locust's error table shows it: status code and phrase first."""
+
+
+class Run:
+    """Everything one generator process knows about the run."""
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+        self.environment: Environment | None = None
+        self.prefix = f"load-{random.getrandbits(24):06x}"
+        self.users = itertools.count()
+        self.limits: RateLimits | None = None
+        self.limits_source = ""
+        self.steady_from: int | None = None
+        self.steady_to: int | None = None
+        self.cpu_seconds: dict[int, list[float]] = {}  # second -> [cpu_s]
+        self.lag: dict[int, Histogram] = {}  # second -> hub lag samples (ms)
+        self.worker_cpu: dict[str, dict[str, Any]] = {}  # master: latest per worker
+        self.monitor: gevent.Greenlet | None = None
+        self.scenario = "chat"
+
+    @property
+    def options(self) -> Any:
+        assert self.environment is not None
+        return self.environment.parsed_options
+
+    def token_for(self, user_id: str) -> str:
+        options = self.options
+        if options is not None and options.token_cmd:
+            command = options.token_cmd.format(
+                user_id=shlex.quote(user_id), username=shlex.quote(user_id)
+            )
+            done = subprocess.run(
+                command, shell=True, capture_output=True, text=True, timeout=30, check=False
+            )
+            token = done.stdout.strip()
+            if done.returncode != 0 or not token:
+                raise ChatError(f"--token-cmd failed ({done.returncode}): {done.stderr.strip()}")
+            return token
+        secret = getattr(options, "secret", None)
+        return mint(user_id, user_id) if secret is None else mint(user_id, user_id, secret=secret)
+
+    def rate_limits(self) -> RateLimits:
+        """D22: read the limits in force from /websocket/health once per process."""
+        if self.limits is None:
+            host = (self.environment.host if self.environment else None) or ""
+            try:
+                with urllib.request.urlopen(host.rstrip("/") + "/websocket/health", timeout=5) as r:
+                    self.limits = RateLimits.from_health(json.load(r))
+                    self.limits_source = "GET /websocket/health"
+            except (OSError, ValueError):
+                self.limits = None
+            if self.limits is None:
+                self.limits = DEVELOPMENT
+                self.limits_source = "assumed (no /websocket/health): development limits"
+        return self.limits
+
+    # -- the generator's own CPU and hub lag ------------------------------------------
+
+    def start_monitor(self) -> None:
+        if self.monitor is None:
+            self.monitor = gevent.spawn(self._monitor)
+
+    def _monitor(self) -> None:
+        last_cpu, last_second = time.process_time(), int(time.time())
+        while True:
+            asked = time.perf_counter()
+            gevent.sleep(0.1)
+            now = time.time()
+            lag_ms = (time.perf_counter() - asked - 0.1) * 1000
+            second = int(now)
+            self.lag.setdefault(second, Histogram()).record(max(lag_ms, 0.0))
+            if second != last_second:
+                cpu = time.process_time()
+                self.cpu_seconds[last_second] = [cpu - last_cpu]
+                last_cpu, last_second = cpu, second
+
+    def cpu_wire(self) -> dict[str, Any]:
+        return {
+            "cpu": {str(k): v[0] for k, v in self.cpu_seconds.items()},
+            "lag": {str(k): h.to_wire() for k, h in self.lag.items()},
+        }
+
+    def cpu_report(self, process: str, wire: dict[str, Any]) -> CpuReport | None:
+        cpu = {int(k): float(v) for k, v in wire["cpu"].items()}
+        seconds = sorted(cpu)
+        if self.steady_from is not None and self.steady_to is not None:
+            steady = [s for s in seconds if self.steady_from <= s and s + 1 <= self.steady_to]
+            seconds = steady or seconds
+        if not seconds:
+            return None
+        lag = Histogram()
+        for s in seconds:
+            if str(s) in wire["lag"]:
+                lag.merge(Histogram.from_wire(wire["lag"][str(s)]))
+        return CpuReport(
+            process, sum(cpu[s] for s in seconds), float(len(seconds)), lag.percentile(0.99)
+        )
+
+
+RUN = Run()
+
+
+# -- listeners ---------------------------------------------------------------------------
+
+
+@events.init_command_line_parser.add_listener
+def _add_options(parser: Any) -> None:
+    add_options(parser)
+
+
+@events.init.add_listener
+def _on_init(environment: Environment, **_: Any) -> None:
+    RUN.environment = environment
+    if isinstance(environment.runner, WorkerRunner):
+        environment.events.report_to_master.add_listener(_report_to_master)
+    if isinstance(environment.runner, MasterRunner):
+        environment.events.worker_report.add_listener(_worker_report)
+
+
+@events.test_start.add_listener
+def _on_test_start(environment: Environment, **_: Any) -> None:
+    RUN.steady_from = RUN.steady_to = None
+    if not isinstance(environment.runner, MasterRunner):
+        RUN.start_monitor()
+        RUN.rate_limits()
+    else:
+        limits = RUN.rate_limits()
+        log.info("rate limits in force (%s): %s", RUN.limits_source, limits.describe())
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(user_count: int, **_: Any) -> None:
+    # The steady part starts at the first whole second after every user is running.
+    RUN.steady_from = int(time.time()) + 1
+
+
+@events.test_stop.add_listener
+def _on_test_stop(environment: Environment, **_: Any) -> None:
+    RUN.steady_to = int(time.time())
+
+
+def _report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    data["chat"] = {"tally": RUN.tally.drain().to_wire(), "cpu": RUN.cpu_wire()}
+
+
+def _worker_report(client_id: str, data: dict[str, Any]) -> None:
+    chat = data.get("chat")
+    if chat is None:
+        return
+    RUN.tally.merge(Tally.from_wire(chat["tally"]))
+    RUN.worker_cpu[client_id] = chat["cpu"]
+
+
+@events.quitting.add_listener
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) or RUN.environment is None:
+        return
+    if RUN.steady_to is None:
+        RUN.steady_to = int(time.time())
+    reports: list[CpuReport | None]
+    if isinstance(runner, MasterRunner):
+        reports = [
+            RUN.cpu_report(f"worker {runner.get_worker_index(cid)}", wire)
+            for cid, wire in sorted(RUN.worker_cpu.items())
+        ]
+    else:
+        reports = [RUN.cpu_report("local", RUN.cpu_wire())]
+    options = environment.parsed_options
+    notes = []
+    if options is not None and options.rate_note:
+        notes.append(options.rate_note)
+    if RUN.limits is not None:
+        notes.append(f"limits in force ({RUN.limits_source}): {RUN.limits.describe()}")
+    notes.append(
+        f"fan-out clock {getattr(options, 'fanout_clock', 'wall')}, receive timestamps "
+        f"{getattr(options, 'rx_timestamps', 'kernel')}"
+    )
+    summary = summarize(
+        RUN.scenario,
+        RUN.tally,
+        [r for r in reports if r is not None],
+        steady_from=RUN.steady_from,
+        steady_to=RUN.steady_to,
+        notes=notes,
+        user_timestamps=getattr(options, "rx_timestamps", "kernel") == "user",
+    )
+    breaches = check(summary, Thresholds.from_options(options))
+    text = format_summary(summary) + "\n" + format_breaches(breaches)
+    if options is None or not options.summary_quiet:
+        print(text, flush=True)
+    if options is not None and options.summary_json:
+        payload = {**summary.to_json(), "text": text, "breaches": [b.message for b in breaches]}
+        with open(options.summary_json, "w", encoding="utf-8") as out:
+            json.dump(payload, out, indent=2)
+    if breaches:
+        environment.process_exit_code = 1
+
+
+# -- the user ----------------------------------------------------------------------------
+
+
+class ChatUser(User):
+    """One simulated person: one token (distinct `sub`), one Socket.IO connection."""
+
+    abstract = True
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        self.index = next(RUN.users)
+        self.user_id = f"{RUN.prefix}-{self.index}"
+        self.conn: ChatConnection | None = None
+        self.seq = 0
+        self._fire = environment.events.request.fire
+        self._next_at = 0.0
+
+    # -- options -------------------------------------------------------------------
+
+    def option(self, name: str, default: Any) -> Any:
+        value = getattr(RUN.options, name, None)
+        return default if value is None else value
+
+    def room_for(self, index: int, rooms: int) -> str:
+        return f"load-room-{index % max(rooms, 1)}"
+
+    def pace(self, rate: float) -> float:
+        """Seconds to wait so this user runs its task `rate` times a second, without
+        bursts to catch up after a late start (wait_time for a steady rate)."""
+        now = time.monotonic()
+        period = 1.0 / rate if rate > 0 else 3600.0
+        self._next_at = max(self._next_at + period, now)
+        return max(self._next_at - now, 0.0)
+
+    def stagger(self, rate: float) -> None:
+        """Wait a random part of one period, so users spawned together do not send
+        together (call at the end of on_start)."""
+        if rate > 0:
+            gevent.sleep(random.uniform(0, 1.0 / rate))
+        self._next_at = time.monotonic()
+
+    # -- connection ----------------------------------------------------------------
+
+    def connect(self) -> bool:
+        """Connect with this user's token; report it as WS connect. False on failure."""
+        options = RUN.options
+        RUN.tally.attempts += 1
+        started = time.time()
+        try:
+            token = RUN.token_for(self.user_id)
+            conn = ChatConnection(
+                self.host or "",
+                token=token,
+                namespace=getattr(options, "namespace", "/chat"),
+                on_event=self._on_event,
+                on_close=self._on_close,
+                kernel_timestamps=getattr(options, "rx_timestamps", "kernel") == "kernel",
+            )
+            conn.connect()
+        except (ConnectFailed, ChatError, OSError, ValueError) as error:
+            status = getattr(error, "status", None)
+            code = str(status) if status else "connect"
+            RUN.tally.error(code)
+            self._fire(
+                request_type="WS",
+                name="connect",
+                response_time=(time.time() - started) * 1000,
+                response_length=0,
+                exception=ChatError(_describe(status, str(error))),
+                context={},
+            )
+            return False
+        elapsed = (time.time() - started) * 1000
+        RUN.tally.connect.record(elapsed)
+        RUN.tally.timeline.connected(time.time())
+        self._fire(
+            request_type="WS",
+            name="connect",
+            response_time=elapsed,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+        self.conn = conn
+        return True
+
+    def disconnect(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None and conn.connected:
+            RUN.tally.client_disconnects += 1
+            conn.close()
+
+    def on_stop(self) -> None:
+        self.disconnect()
+
+    # -- client events -------------------------------------------------------------
+
+    def emit(
+        self,
+        event: str,
+        payload: Any,
+        *,
+        expect: frozenset[int] = frozenset(),
+        then: Callable[[Response | None], None] | None = None,
+    ) -> None:
+        """Send a client event without waiting; its response time reaches Locust when the
+        response arrives. Statuses in `expect` count as successes of the scenario."""
+        conn = self.conn
+        if conn is None:
+            return
+        RUN.tally.attempts += 1
+
+        def answered(response: Response | None) -> None:
+            self._record(event, response, expect)
+            if then is not None:
+                then(response)
+
+        try:
+            conn.emit(event, payload, answered)
+        except OSError as error:
+            RUN.tally.error("disconnect")
+            self._fire(
+                request_type="EVENT",
+                name=event,
+                response_time=0,
+                response_length=0,
+                exception=ChatError(f"send failed: {error}"),
+                context={},
+            )
+
+    def request(
+        self, event: str, payload: Any, *, expect: frozenset[int] = frozenset()
+    ) -> Response | None:
+        """Send a client event and wait for its response (None when there was none)."""
+        result: gevent.event.AsyncResult = gevent.event.AsyncResult()
+        self.emit(event, payload, expect=expect, then=result.set)
+        if self.conn is None:
+            return None
+        try:
+            response = result.get(timeout=self.conn.request_timeout_s + 1)
+        except gevent.Timeout:
+            return None
+        return response if isinstance(response, Response) else None
+
+    def _record(self, event: str, response: Response | None, expect: frozenset[int]) -> None:
+        if response is None:
+            RUN.tally.error("timeout")
+            self._fire(
+                request_type="EVENT",
+                name=event,
+                response_time=0,
+                response_length=0,
+                exception=ChatError("no response (timeout or disconnect)"),
+                context={},
+            )
+            return
+        status = response.status
+        name = event
+        exception = None
+        if status is not None:
+            if status in expect:
+                name = f"{event} ({status} expected)"
+            else:
+                RUN.tally.error(str(status))
+                exception = ChatError(_describe(status, ""))
+        self._fire(
+            request_type="EVENT",
+            name=name,
+            response_time=response.elapsed_ms,
+            response_length=0,
+            exception=exception,
+            context={},
+        )
+
+    def send_message(
+        self,
+        room: str,
+        *,
+        expect: frozenset[int] = frozenset(),
+        then: Callable[[int, Response | None], None] | None = None,
+    ) -> int:
+        """sendMessage with the probe in its content; returns the message's seq."""
+        self.seq += 1
+        seq = self.seq
+        size = int(self.option("message_size", 0))
+        content = encode_probe(time.time(), self.user_id, seq, size)
+        callback = None if then is None else (lambda response: then(seq, response))
+        self.emit("sendMessage", {"roomId": room, "content": content}, expect=expect, then=callback)
+        return seq
+
+    # -- server events -------------------------------------------------------------
+
+    def _on_event(self, name: str, data: Any, received_at: float) -> None:
+        if name != "receiveMessage":
+            RUN.tally.events[name] += 1
+            return
+        content = data.get("content") if isinstance(data, dict) else None
+        probe = decode_probe(content)
+        if probe is None:
+            RUN.tally.events["receiveMessage (not from the harness)"] += 1
+            return
+        own = probe.sender == self.user_id
+        latency = (received_at - probe.sent_at) * 1000
+        timed = own or getattr(RUN.options, "fanout_clock", "wall") == "wall"
+        RUN.tally.deliveries += 1
+        RUN.tally.timeline.delivery(received_at, latency if timed else None)
+        if timed:
+            RUN.tally.fanout.record(latency)
+            self._fire(
+                request_type="RECV",
+                name="receiveMessage",
+                response_time=max(latency, 0.0),
+                response_length=len(content or ""),
+                exception=None,
+                context={},
+            )
+        if own:
+            self.on_own_message(probe.seq)
+
+    def on_own_message(self, seq: int) -> None:
+        """Hook for scenarios that follow their own messages (limits)."""
+
+    def _on_close(self, reason: str) -> None:
+        # Called only for sessions the harness did not end itself.
+        RUN.tally.disconnects += 1
+        RUN.tally.error("disconnect")
+        self._fire(
+            request_type="WS",
+            name="disconnect",
+            response_time=0,
+            response_length=0,
+            exception=ChatError(f"disconnected: {reason}"),
+            context={},
+        )
+        self.conn = None
+
+
+def _describe(status: int | None, detail: str) -> str:
+    if status:
+        return f"{status} {_HTTP_PHRASES.get(status, '')}".strip()
+    return detail or "failed"
+
+
+def set_scenario(name: str) -> None:
+    """Name the scenario in the summary (each locustfile calls this once)."""
+    RUN.scenario = name

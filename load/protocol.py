@@ -1,0 +1,269 @@
+"""The wire formats the load client speaks: RFC 6455 frames, the WebSocket opening
+handshake, and Engine.IO v4 / Socket.IO v4 packets (D1). Pure functions, no I/O.
+
+Only what a Socket.IO client on the `websocket` transport needs: text frames, ping/pong,
+close and continuation; no extensions (no permessage-deflate), no binary events.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+try:  # the C helper that ships with `websockets` (a dependency of uvicorn[standard])
+    from websockets.speedups import apply_mask as _apply_mask_c
+except ImportError:  # pragma: no cover - depends on the installed wheels
+    _apply_mask_c = None
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class ProtocolError(Exception):
+    """The peer sent something this client cannot read."""
+
+
+# -- WebSocket frames (RFC 6455 section 5) -------------------------------------------
+
+
+def apply_mask(data: bytes, mask: bytes) -> bytes:
+    if _apply_mask_c is not None:
+        return bytes(_apply_mask_c(data, mask))
+    n = len(data)
+    repeated = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
+
+
+def encode_frame(opcode: int, payload: bytes, mask: bytes | None = None) -> bytes:
+    """One final frame. RFC 6455 5.3: every frame from a client is masked."""
+    mask = os.urandom(4) if mask is None else mask
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 1 << 16:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    return head + mask + apply_mask(payload, mask)
+
+
+class FrameReader:
+    """Turns a byte stream from the server into whole messages.
+
+    feed() returns a list of (opcode, payload); fragmented messages are joined, so the
+    opcode is TEXT, BINARY, CLOSE, PING or PONG, never CONTINUATION.
+    """
+
+    def __init__(self, max_message: int = 16 * 1024 * 1024) -> None:
+        self._buffer = bytearray()
+        self._fragments: list[bytes] = []
+        self._fragment_opcode = 0
+        self._max = max_message
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buffer
+        buf += data
+        out: list[tuple[int, bytes]] = []
+        pos = 0
+        end = len(buf)
+        while end - pos >= 2:
+            b0 = buf[pos]
+            b1 = buf[pos + 1]
+            length = b1 & 0x7F
+            head = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                head = 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                head = 10
+            if length > self._max:
+                raise ProtocolError(f"frame of {length} bytes exceeds {self._max}")
+            masked = b1 & 0x80
+            if masked:
+                head += 4
+            if end - pos < head + length:
+                break
+            payload = bytes(buf[pos + head : pos + head + length])
+            if masked:  # servers must not mask (RFC 6455 5.1), but read it if one does
+                payload = apply_mask(payload, bytes(buf[pos + head - 4 : pos + head]))
+            pos += head + length
+            fin = b0 & 0x80
+            opcode = b0 & 0x0F
+            if opcode >= OP_CLOSE:  # control frames may come between fragments
+                out.append((opcode, payload))
+            elif opcode == OP_CONTINUATION:
+                if not self._fragments:
+                    raise ProtocolError("continuation frame without a first fragment")
+                self._fragments.append(payload)
+                if fin:
+                    out.append((self._fragment_opcode, b"".join(self._fragments)))
+                    self._fragments = []
+            elif fin:
+                out.append((opcode, payload))
+            else:
+                self._fragment_opcode = opcode
+                self._fragments = [payload]
+        if pos:
+            del buf[:pos]
+        return out
+
+
+# -- the opening handshake (RFC 6455 section 4) ----------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a Socket.IO server listens, from an http(s):// or ws(s):// URL."""
+
+    host: str
+    port: int
+    tls: bool
+    path: str = "/socket.io/"
+
+    @classmethod
+    def from_url(cls, url: str, path: str = "/socket.io/") -> Endpoint:
+        parts = urlsplit(url)
+        tls = parts.scheme in ("https", "wss")
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+            raise ValueError(f"expected an http(s):// or ws(s):// URL, got {url!r}")
+        return cls(parts.hostname, parts.port or (443 if tls else 80), tls, path)
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        default = 443 if self.tls else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+def handshake_request(endpoint: Endpoint, key: str, query: dict[str, str] | None = None) -> bytes:
+    """The HTTP upgrade request for Engine.IO v4 on the websocket transport (D1).
+
+    No Origin header: D26 serves a request without one (a non-browser client).
+    """
+    params = {"EIO": "4", "transport": "websocket", **(query or {})}
+    lines = [
+        f"GET {endpoint.path}?{urlencode(params)} HTTP/1.1",
+        f"Host: {endpoint.host_header}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        "",
+        "",
+    ]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode()
+
+
+def accept_value(key: str) -> str:
+    return base64.b64encode(hashlib.sha1(key.encode() + _GUID).digest()).decode()
+
+
+def check_handshake_response(head: bytes, key: str) -> None:
+    """Raise ProtocolError unless `head` (up to the blank line) is a valid 101 for `key`."""
+    lines = head.decode("latin-1").split("\r\n")
+    status = lines[0].split(" ", 2)
+    if len(status) < 2 or status[1] != "101":
+        raise ProtocolError(f"handshake refused: {lines[0]!r}")
+    headers = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(":")
+        if sep:
+            headers[name.strip().lower()] = value.strip()
+    if headers.get("sec-websocket-accept") != accept_value(key):
+        raise ProtocolError("handshake answered with a wrong Sec-WebSocket-Accept")
+
+
+# -- Engine.IO v4 and Socket.IO v4 packets ---------------------------------------------
+
+# Engine.IO packet types (first character of a text frame).
+EIO_OPEN = "0"
+EIO_CLOSE = "1"
+EIO_PING = "2"
+EIO_PONG = "3"
+EIO_MESSAGE = "4"
+# Socket.IO packet types (the character after EIO_MESSAGE).
+SIO_CONNECT = "0"
+SIO_DISCONNECT = "1"
+SIO_EVENT = "2"
+SIO_ACK = "3"
+SIO_CONNECT_ERROR = "4"
+
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+@dataclass(frozen=True)
+class SioPacket:
+    """A decoded Socket.IO packet: type, namespace, ack id and JSON data."""
+
+    type: str
+    namespace: str
+    ack_id: int | None
+    data: Any
+
+
+def encode_connect(namespace: str, auth: dict[str, Any] | None) -> str:
+    return f"{EIO_MESSAGE}{SIO_CONNECT}{_ns(namespace)}" + ("" if auth is None else _dumps(auth))
+
+
+def encode_disconnect(namespace: str) -> str:
+    return f"{EIO_MESSAGE}{SIO_DISCONNECT}{_ns(namespace)}"
+
+
+def encode_event(namespace: str, event: str, payload: Any, ack_id: int | None = None) -> str:
+    args = [event] if payload is None else [event, payload]
+    ack = "" if ack_id is None else str(ack_id)
+    return f"{EIO_MESSAGE}{SIO_EVENT}{_ns(namespace)}{ack}{_dumps(args)}"
+
+
+def decode_sio(text: str) -> SioPacket:
+    """Decode the part after the Engine.IO '4' (e.g. '2/chat,17["ev",{...}]')."""
+    if not text:
+        raise ProtocolError("empty Socket.IO packet")
+    kind = text[0]
+    if kind not in "0123456":
+        raise ProtocolError(f"unknown Socket.IO packet type {kind!r}")
+    if kind in "56":
+        raise ProtocolError("binary Socket.IO packets are not part of this API")
+    pos = 1
+    namespace = "/"
+    if len(text) > 1 and text[1] == "/":
+        comma = text.find(",", 1)
+        if comma < 0:
+            namespace, pos = text[1:], len(text)
+        else:
+            namespace, pos = text[1:comma], comma + 1
+    start = pos
+    while pos < len(text) and text[pos].isdigit():
+        pos += 1
+    ack_id = int(text[start:pos]) if pos > start else None
+    rest = text[pos:]
+    try:
+        data = json.loads(rest) if rest else None
+    except ValueError as error:
+        raise ProtocolError(f"Socket.IO packet with bad JSON: {text[:80]!r}") from error
+    return SioPacket(kind, namespace, ack_id, data)
+
+
+def _ns(namespace: str) -> str:
+    return "" if namespace == "/" else f"{namespace},"

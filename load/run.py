@@ -1,0 +1,213 @@
+"""`chatrooms-load SCENARIO [Locust flags]`: run one scenario headless and report.
+
+Without --host it starts the reference server on a free port (development limits, a
+window chosen for the scenario's rates and said in the output), runs Locust in a child
+process (importing locust monkey-patches the importing process with gevent), writes
+Locust's CSV and HTML plus a timeline CSV and PNG into the output folder, prints the
+summary and stops everything. With --host it targets that server (--secret or
+--token-cmd for its tokens). `--worker` runs a worker for a master elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from chatrooms_load.options import DEFAULTS, SCENARIOS, add_options, workload
+from chatrooms_load.ratelimits import plan_window
+
+LIMITS_WINDOW_MS = 2000  # limits scenario: several windows fit a short run
+
+
+def scenario_file(scenario: str) -> Path:
+    return Path(__file__).with_name(f"{SCENARIOS[scenario]}.py")
+
+
+def _has(argv: list[str], *flags: str) -> bool:
+    return any(a == f or a.startswith(f + "=") for a in argv for f in flags)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatrooms-load",
+        description="Run a Locust load scenario against the Chat Rooms API. Flags not "
+        "listed here go to Locust (-u, -r, -t, --processes, --master, --worker, ...); "
+        "see `locust --help` and the scenario options below.",
+        epilog="scenarios: " + ", ".join(SCENARIOS),
+    )
+    parser.add_argument("scenario", choices=list(SCENARIOS))
+    parser.add_argument(
+        "-H",
+        "--host",
+        default=None,
+        help="target server URL; without it the reference server is started",
+    )
+    parser.add_argument(
+        "--out", default=None, help="output folder (default: load-results/SCENARIO-TIMESTAMP)"
+    )
+    parser.add_argument(
+        "--window-ms",
+        type=int,
+        default=None,
+        help="WS_RATE_LIMIT_WINDOW_MS for the started reference server "
+        "(default: chosen from the scenario's rates)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=["reference", "baseline"],
+        default="reference",
+        help="what to start without --host: the reference server, or the bare "
+        "python-socketio broadcast server benchmarks compare it with",
+    )
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the started reference server",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, locust_args = build_parser().parse_known_args(argv)
+    scenario: str = args.scenario
+    locustfile = str(scenario_file(scenario))
+    if _has(locust_args, "--worker"):
+        # A worker takes host, users and options from its master.
+        command = [sys.executable, "-m", "locust", "-f", locustfile, *locust_args]
+        return _run_locust(command)
+
+    defaults = DEFAULTS[scenario]
+    extra: list[str] = []
+    if not _has(locust_args, "-u", "--users"):
+        extra += ["-u", str(defaults.users)]
+    if not _has(locust_args, "-r", "--spawn-rate"):
+        extra += ["-r", str(defaults.spawn_rate)]
+    if not _has(locust_args, "-t", "--run-time"):
+        extra += ["-t", defaults.run_time]
+    if not _has(locust_args, "--only-summary", "--print-stats"):
+        extra += ["--only-summary"]
+
+    out = Path(args.out or f"load-results/{scenario}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out.mkdir(parents=True, exist_ok=True)
+    server = None
+    if args.host is None:
+        from reference_server.launcher import RunningServer
+
+        env, note = plan_server(scenario, locust_args, args.window_ms)
+        for item in args.server_env:
+            name, _, value = item.partition("=")
+            env[name] = value
+        if args.server == "baseline":
+            note = "rate limits: none (baseline server)"
+            command = [sys.executable, "-m", "chatrooms_load.baseline_server"]
+            server = RunningServer(env, command=command)
+        else:
+            server = RunningServer(env)
+        host = server.url
+        print(f"chatrooms-load: {args.server} server at {host} (development)", flush=True)
+    else:
+        host = args.host
+        note = f"rate limits: those of {host} (read from its /websocket/health)"
+    if _has(locust_args, "--rate-note"):
+        note = ""  # the caller said it
+    if note:
+        print(f"chatrooms-load: {note}", flush=True)
+
+    command = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        locustfile,
+        "--headless",
+        "-H",
+        host,
+        "--csv",
+        str(out / "locust"),
+        "--html",
+        str(out / "report.html"),
+        "--summary-json",
+        str(out / "summary.json"),
+        "--summary-quiet",
+        *(["--rate-note", note] if note else []),
+        *extra,
+        *locust_args,
+    ]
+    try:
+        code = _run_locust(command)
+    finally:
+        if server is not None:
+            server.stop()
+            (out / "server.log").write_text(server.log(), encoding="utf-8")
+            server.log_path.unlink(missing_ok=True)
+    summary = _write_plot(out, scenario)
+    if summary is not None:
+        print(summary["text"], flush=True)
+    else:
+        print("chatrooms-load: Locust wrote no summary (see its output above)", flush=True)
+    print(f"chatrooms-load: reports in {out}/ (exit code {code})", flush=True)
+    return code
+
+
+def plan_server(
+    scenario: str, locust_args: list[str], window_ms: int | None = None
+) -> tuple[dict[str, str], str]:
+    """The reference server's environment for this run, and the rate-limit sentence to
+    print: the default window when the scenario's senders stay under their allowance,
+    else a shorter WS_RATE_LIMIT_WINDOW_MS (issue 5: "say which in the output")."""
+    if window_ms is not None:
+        note = f"rate limits: WS_RATE_LIMIT_WINDOW_MS={window_ms} (set with --window-ms)"
+    elif scenario == "limits":
+        window_ms = LIMITS_WINDOW_MS
+        note = (
+            f"rate limits: WS_RATE_LIMIT_WINDOW_MS={window_ms} so that a short run "
+            "crosses several windows"
+        )
+    else:
+        chat = argparse.ArgumentParser(add_help=False)
+        add_options(chat)
+        chat_options, _ = chat.parse_known_args(locust_args)
+        window_ms, note = plan_window(workload(scenario, chat_options))
+    env = {"NODE_ENV": "development"}
+    if window_ms is not None:
+        env["WS_RATE_LIMIT_WINDOW_MS"] = str(window_ms)
+    return env, note
+
+
+def _run_locust(command: list[str]) -> int:
+    process = subprocess.Popen(command)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.send_signal(signal.SIGINT)
+        return process.wait()
+
+
+def _write_plot(out: Path, scenario: str) -> dict[str, Any] | None:
+    """Timeline CSV and PNG from summary.json; returns the summary (None if absent)."""
+    summary_path = out / "summary.json"
+    if not summary_path.exists():
+        return None
+    from chatrooms_load.plot import plot_timeline, write_timeline_csv
+
+    summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
+    rows = summary["timeline"]
+    write_timeline_csv(rows, out / "timeline.csv")
+    try:
+        plot_timeline(rows, out / "timeline.png", f"chatrooms-load {scenario}")
+    except ImportError as error:  # matplotlib comes with the [load] extra
+        print(f"chatrooms-load: no plot ({error})", file=sys.stderr)
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""What a run counted (Tally), the generator's own CPU (CpuReport), and the end summary
+built from them. Pure: the Locust glue in chat_user.py fills these in, workers ship them
+to the master with `to_wire()`, and unit tests build them by hand."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chatrooms_load.latency import Histogram, Timeline
+
+# A process that used this share of one core over the steady part of the run was the
+# bottleneck itself: CPython runs one core per process, so it sent less than planned
+# and read its sockets late.
+SATURATED_CPU_SHARE = 0.90
+# With --rx-timestamps user a delivery is timed when the client gets round to reading
+# it, so the hub's lag (how late a greenlet that asked to sleep 0.1 s woke) is added to
+# the latencies; past this p99 they no longer agree with an independent observer. With
+# kernel timestamps the lag only delays sends, which the CPU share already tells.
+SATURATED_LAG_MS = 5.0
+
+
+@dataclass
+class Tally:
+    """Counts of one process (or, merged, of the whole run)."""
+
+    deliveries: int = 0  # receiveMessage of a harness message, at any receiver
+    fanout: Histogram = field(default_factory=Histogram)
+    connect: Histogram = field(default_factory=Histogram)
+    attempts: int = 0  # connects + client events that expect a response
+    failures: int = 0  # failed connects and events, unexpected disconnects
+    errors: Counter[str] = field(default_factory=Counter)  # by status code or kind
+    expected_429: int = 0  # limits scenario: refusals it provoked on purpose
+    over_limit: int = 0  # limits scenario: deliveries of messages refused with 429
+    disconnects: int = 0  # the server or the network ended a session
+    client_disconnects: int = 0  # the harness ended a session (churn, end of run)
+    events: Counter[str] = field(default_factory=Counter)  # other server events received
+    timeline: Timeline = field(default_factory=Timeline)
+
+    def error(self, code: str) -> None:
+        self.failures += 1
+        self.errors[code] += 1
+
+    def merge(self, other: Tally) -> None:
+        self.deliveries += other.deliveries
+        self.fanout.merge(other.fanout)
+        self.connect.merge(other.connect)
+        self.attempts += other.attempts
+        self.failures += other.failures
+        self.errors.update(other.errors)
+        self.expected_429 += other.expected_429
+        self.over_limit += other.over_limit
+        self.disconnects += other.disconnects
+        self.client_disconnects += other.client_disconnects
+        self.events.update(other.events)
+        self.timeline.merge(other.timeline)
+
+    def drain(self) -> Tally:
+        """Hand over everything counted so far and start from zero (worker reports)."""
+        out = Tally()
+        out.merge(self)
+        self.__init__()  # type: ignore[misc]
+        return out
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "deliveries": self.deliveries,
+            "fanout": self.fanout.to_wire(),
+            "connect": self.connect.to_wire(),
+            "attempts": self.attempts,
+            "failures": self.failures,
+            "errors": dict(self.errors),
+            "expected_429": self.expected_429,
+            "over_limit": self.over_limit,
+            "disconnects": self.disconnects,
+            "client_disconnects": self.client_disconnects,
+            "events": dict(self.events),
+            "timeline": self.timeline.to_wire(),
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> Tally:
+        return cls(
+            deliveries=data["deliveries"],
+            fanout=Histogram.from_wire(data["fanout"]),
+            connect=Histogram.from_wire(data["connect"]),
+            attempts=data["attempts"],
+            failures=data["failures"],
+            errors=Counter(data["errors"]),
+            expected_429=data["expected_429"],
+            over_limit=data["over_limit"],
+            disconnects=data["disconnects"],
+            client_disconnects=data["client_disconnects"],
+            events=Counter(data["events"]),
+            timeline=Timeline.from_wire(data["timeline"]),
+        )
+
+
+@dataclass(frozen=True)
+class CpuReport:
+    """One generator process: CPU seconds used over wall seconds, and how late the gevent
+    hub woke a greenlet that asked to sleep 0.1 s (p99, ms)."""
+
+    process: str
+    cpu_s: float
+    wall_s: float
+    lag_p99_ms: float | None
+
+    @property
+    def share(self) -> float:
+        return self.cpu_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    def saturation(self, *, user_timestamps: bool = False) -> str | None:
+        """Why this process's numbers measure the generator, or None."""
+        reasons = []
+        if self.share >= SATURATED_CPU_SHARE:
+            reasons.append(f"CPU {self.share:.0%} of one core")
+        lag = self.lag_p99_ms
+        if user_timestamps and lag is not None and lag >= SATURATED_LAG_MS:
+            reasons.append(f"hub lag p99 {lag:.1f} ms with user-space receive timestamps")
+        return f"{self.process}: " + ", ".join(reasons) if reasons else None
+
+
+@dataclass(frozen=True)
+class Summary:
+    scenario: str
+    steady_s: float
+    deliveries: int
+    deliveries_per_s: float
+    peak_deliveries_per_s: int
+    fanout_samples: int
+    fanout_p50_ms: float | None
+    fanout_p95_ms: float | None
+    fanout_p99_ms: float | None
+    connect_p95_ms: float | None
+    attempts: int
+    failures: int
+    error_ratio: float
+    errors_by_code: dict[str, int]
+    expected_429: int
+    over_limit: int
+    disconnects: int
+    client_disconnects: int
+    events: dict[str, int]
+    cpu: list[CpuReport]
+    saturation: list[str]
+    notes: list[str]
+    timeline: list[tuple[int, int, float | None, float | None, float | None]]
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["cpu"] = [{**asdict(c), "share": round(c.share, 4)} for c in self.cpu]
+        return out
+
+
+def summarize(
+    scenario: str,
+    tally: Tally,
+    cpu: list[CpuReport],
+    *,
+    steady_from: int | None,
+    steady_to: int | None,
+    notes: list[str] | None = None,
+    user_timestamps: bool = False,
+) -> Summary:
+    """Deliveries/s and fan-out percentiles over the steady part of the run: the whole
+    seconds from `steady_from` (the first after all users spawned) up to `steady_to`
+    (when the test stopped). A run with no whole steady second uses every second from
+    its first delivery to its last."""
+    rows = tally.timeline.seconds
+    steady: list[int] = []
+    if steady_from is not None and steady_to is not None:
+        steady = list(range(tally.timeline.ramp_end(steady_from, steady_to), steady_to))
+    window = steady or (list(range(min(rows), max(rows) + 1)) if rows else [])
+    latency = Histogram()
+    delivered = 0
+    for second in window:
+        if second in rows:
+            latency.merge(rows[second].latency)
+            delivered += rows[second].deliveries
+    saturation = [
+        reason for report in cpu if (reason := report.saturation(user_timestamps=user_timestamps))
+    ]
+    return Summary(
+        scenario=scenario,
+        steady_s=float(len(steady)),
+        deliveries=tally.deliveries,
+        deliveries_per_s=delivered / len(window) if window else 0.0,
+        peak_deliveries_per_s=max((rows[s].deliveries for s in window if s in rows), default=0),
+        fanout_samples=latency.total,
+        fanout_p50_ms=latency.percentile(0.50),
+        fanout_p95_ms=latency.percentile(0.95),
+        fanout_p99_ms=latency.percentile(0.99),
+        connect_p95_ms=tally.connect.percentile(0.95),
+        attempts=tally.attempts,
+        failures=tally.failures,
+        error_ratio=tally.failures / tally.attempts if tally.attempts else 0.0,
+        errors_by_code=dict(sorted(tally.errors.items())),
+        expected_429=tally.expected_429,
+        over_limit=tally.over_limit,
+        disconnects=tally.disconnects,
+        client_disconnects=tally.client_disconnects,
+        events=dict(sorted(tally.events.items())),
+        cpu=cpu,
+        saturation=saturation,
+        notes=list(notes or []),
+        timeline=tally.timeline.rows(),
+    )
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} ms"
+
+
+def format_summary(summary: Summary) -> str:
+    """The block printed at the end of a run."""
+    s = summary
+    errors = ", ".join(f"{code}: {n}" for code, n in s.errors_by_code.items()) or "none"
+    cpu = ", ".join(
+        f"{c.process} {c.share:.0%}"
+        + ("" if c.lag_p99_ms is None else f" (hub lag p99 {c.lag_p99_ms:.1f} ms)")
+        for c in s.cpu
+    )
+    lines = [
+        f"=== chatrooms-load summary: {s.scenario} ===",
+        f"deliveries/s      {s.deliveries_per_s:.1f} (steady {s.steady_s:.0f} s; peak "
+        f"{s.peak_deliveries_per_s}/s; {s.deliveries} receiveMessage deliveries in all)",
+        f"fan-out latency   p50 {_ms(s.fanout_p50_ms)}  p95 {_ms(s.fanout_p95_ms)}  "
+        f"p99 {_ms(s.fanout_p99_ms)}  ({s.fanout_samples} samples)",
+        f"connect           p95 {_ms(s.connect_p95_ms)}",
+        f"errors by code    {errors} ({s.failures} of {s.attempts} connects and events, "
+        f"ratio {s.error_ratio:.4f})",
+        f"disconnects       {s.disconnects} unexpected, {s.client_disconnects} by the harness",
+    ]
+    if s.expected_429 or s.over_limit:
+        lines.append(
+            f"rate limits       {s.expected_429} expected 429s; "
+            f"{s.over_limit} messages delivered over the limit"
+        )
+    if s.events:
+        lines.append(
+            "other events      " + ", ".join(f"{name}: {n}" for name, n in s.events.items())
+        )
+    lines.append(f"generator CPU     {cpu or '-'}")
+    lines.extend(f"note              {note}" for note in s.notes)
+    for reason in s.saturation:
+        lines.append(
+            f"WARNING: load generator saturated ({reason}): its numbers measure the "
+            "generator, not the server; add processes (--processes N) or workers"
+        )
+    return "\n".join(lines)
