@@ -50,13 +50,17 @@ def load_catalogue() -> dict[str, Requirement]:
     return catalogue
 
 
+def case(value: Any, *ids: str, id: str | None = None) -> Any:
+    """One parameter of a parametrized check, with the requirement ids that case checks,
+    so that --only and the report see each case's own requirements."""
+    return pytest.param(value, marks=pytest.mark.requirement(*ids), id=id)
+
+
 def requirement(*ids: str) -> Callable[[F], F]:
     """Name the requirement ids a suite test checks: `@requirement("EVT-JOIN-RESPONSE")`.
 
-    The first id is the test's main subject; a failure raised through `expect` names the
-    exact id it broke."""
-    if not ids:
-        raise ValueError("a suite test must name at least one requirement id")
+    A failure raised through `expect` names the exact id it broke. Parametrized checks
+    may name their ids per case instead (`case(...)`), with `@requirement()` empty."""
 
     def mark(test: F) -> F:
         marked: F = pytest.mark.requirement(*ids)(test)

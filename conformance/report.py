@@ -79,7 +79,7 @@ def judge(
                 details = [f"listed as an expected failure ({expectations[rid]}) but passed"]
         elif skipped:
             verdict = Verdict.SKIP
-            details = sorted({_prefixed(t) + t.skip_reason for t in skipped})
+            details = sorted({_prefixed(t, inline=True) + t.skip_reason for t in skipped})
         else:
             verdict = Verdict.NOT_RUN
         gating = verdict == Verdict.STALE or (
@@ -223,6 +223,6 @@ def to_json(
     )
 
 
-def _prefixed(result: CaseResult) -> str:
+def _prefixed(result: CaseResult, *, inline: bool = False) -> str:
     where = f"[{result.run}] " if result.run else ""
-    return f"{where}{result.nodeid.split('::')[-1]}:\n"
+    return f"{where}{result.nodeid.split('::')[-1]}:" + (" " if inline else "\n")

@@ -25,8 +25,13 @@ MANAGED_ENV = {
     "WS_HEARTBEAT_INTERVAL": "1000",
     "WS_TYPING_TIMEOUT": "1000",
     "REFERENCE_FAULT_ROOM": MANAGED_FAULT_ROOM,
-    "FRONTEND_URL": "http://localhost:5173",
+    # Two origins, so that the comma-separated list (D26, reference) is exercised too.
+    "FRONTEND_URL": "http://localhost:5173,http://127.0.0.1:5173",
 }
+
+
+# Settings that differ between the two managed runs (none yet).
+MANAGED_BY_ENVIRONMENT: dict[str, dict[str, str]] = {"development": {}, "production": {}}
 
 
 def _int(config: pytest.Config, flag: str) -> int | None:
@@ -59,7 +64,14 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         from reference_server.launcher import RunningServer
 
         secret = secret or secrets.token_hex(24)
-        server = RunningServer({**MANAGED_ENV, "NODE_ENV": environment, "JWT_SECRET": secret})
+        server = RunningServer(
+            {
+                **MANAGED_ENV,
+                **MANAGED_BY_ENVIRONMENT[environment],
+                "NODE_ENV": environment,
+                "JWT_SECRET": secret,
+            }
+        )
         url = server.url
         fault_room = fault_room or MANAGED_FAULT_ROOM
         window_ms = window_ms or int(MANAGED_ENV["WS_RATE_LIMIT_WINDOW_MS"])

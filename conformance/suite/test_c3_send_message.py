@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from conformance import expect
-from conformance.catalogue import requirement
+from conformance.catalogue import case, requirement
 from conformance.suite.conftest import Clients
 
 pytestmark = pytest.mark.asyncio
@@ -32,8 +32,12 @@ async def test_send_message_answers_message_sent_with_the_message(chat: Clients,
     )
 
 
-@requirement("EVT-SEND-MESSAGE-TYPE-DEFAULT", "EVT-SEND-MESSAGE-TYPE-VALUES")
-@pytest.mark.parametrize("message_type", [None, "TEXT", "IMAGE", "FILE"])
+@requirement()
+@pytest.mark.parametrize(
+    "message_type",
+    [case(None, "EVT-SEND-MESSAGE-TYPE-DEFAULT", id="absent")]
+    + [case(t, "EVT-SEND-MESSAGE-TYPE-VALUES", id=t) for t in ("TEXT", "IMAGE", "FILE")],
+)
 async def test_message_type_defaults_to_text_and_is_echoed(
     chat: Clients, room: str, message_type: str | None
 ) -> None:

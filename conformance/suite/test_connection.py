@@ -11,7 +11,7 @@ import pytest
 
 from chatrooms_fixtures.tokens import BAD_KINDS, bad_token
 from conformance import expect
-from conformance.catalogue import requirement
+from conformance.catalogue import case, requirement
 from conformance.client import ChatClient, Refused, TokenChannel
 from conformance.suite.conftest import Clients
 from conformance.target import Target
@@ -62,8 +62,11 @@ async def test_the_namespace_and_the_http_endpoints_share_one_port(
     )
 
 
-@requirement("CONN-TRANSPORT-WEBSOCKET", "CONN-TRANSPORT-POLLING")
-@pytest.mark.parametrize("transport", ["websocket", "polling"])
+@requirement()
+@pytest.mark.parametrize(
+    "transport",
+    [case(t, f"CONN-TRANSPORT-{t.upper()}", id=t) for t in ("websocket", "polling")],
+)
 async def test_both_socket_io_transports_are_served(
     chat: Clients, target: Target, transport: str
 ) -> None:
@@ -209,9 +212,15 @@ BAD_KIND_REQUIREMENTS = {
 }
 
 
-@requirement(*dict.fromkeys(BAD_KIND_REQUIREMENTS.values()))
+@requirement()
 @pytest.mark.parametrize("via", CHANNELS)
-@pytest.mark.parametrize("kind", list(BAD_KINDS))
+@pytest.mark.parametrize(
+    "kind",
+    [
+        case(k, BAD_KIND_REQUIREMENTS.get(k, "AUTH-MALFORMED-TOKEN-REFUSED"), id=k)
+        for k in BAD_KINDS
+    ],
+)
 async def test_a_bad_token_is_refused_on_every_channel(
     chat: Clients, target: Target, kind: str, via: TokenChannel
 ) -> None:
