@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 import socketio
+from socketio import packet
 
 from reference_server.auth import decode_token, extract_token
 from reference_server.clock import Clock, iso_timestamp
@@ -48,6 +49,18 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: Any
     ) -> None:
         _ACK_REQUESTED.set(id is not None)
+        if data and data[0] in self.reserved_events:
+            # D11: an EVENT packet named `connect` or `disconnect` is a client's event name,
+            # not the connection's lifecycle; python-socketio would hand it to those
+            # handlers (re-identifying or forgetting the socket), so the catch-all gets it.
+            catch_all = self.handlers.get(namespace, {}).get("*")
+            if catch_all is None:
+                return
+            response = await catch_all(data[0], sid, *data[1:])
+            if id is not None:
+                ack = self.packet_class(packet.ACK, namespace=namespace, id=id, data=[response])
+                await self._send_packet(eio_sid, ack)
+            return
         await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
 
 
