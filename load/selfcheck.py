@@ -122,7 +122,7 @@ def run_self_check(
             )
         finally:
             observer.terminate()
-            observer.wait(timeout=30)
+            observer.communicate(timeout=30)
     harness = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     return Agreement(harness, json.loads(observer_json.read_text(encoding="utf-8")))
 
