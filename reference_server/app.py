@@ -17,6 +17,9 @@ from reference_server.http import create_http_app
 from reference_server.rate_limit import RateLimiter
 from reference_server.state import Counters, MemoryStore, Store
 
+# How long a shutdown waits for the last packets (DISCONNECT, CLOSE) to reach clients.
+_CLOSE_WAIT_S = 1.0
+
 
 class ChatApp:
     """The ASGI app, plus what a server needs to stop it cleanly."""
@@ -55,7 +58,11 @@ class ChatApp:
         for sid in [sid for sid, _ in self.sio.manager.get_participants(namespace, None)]:
             await self.sio.disconnect(sid, namespace=namespace)
         if self.sio.eio.sockets:  # engineio's disconnect() fails when there are none
-            await self.sio.eio.disconnect()
+            # Each engineio close waits until its socket's queue is drained; a socket whose
+            # client is leaving at this very moment has no writer left to drain it, and the
+            # wait would hold the shutdown forever.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.sio.eio.disconnect(), _CLOSE_WAIT_S)
 
     async def _start(self) -> None:
         if self.settings.enable_heartbeat:
