@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -108,13 +109,18 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
     if name not in claims:
         return None
     value = claims[name]
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # JSON has no NaN or Infinity, but Python's json module reads them; neither is a time.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ApiError(401, f"the token's '{name}' claim must be a number of seconds")
     return float(value)
 
 
 def _iso(seconds: float) -> str:
-    return iso_timestamp(datetime.fromtimestamp(seconds, tz=UTC))
+    try:
+        return iso_timestamp(datetime.fromtimestamp(seconds, tz=UTC))
+    except (OverflowError, OSError, ValueError):
+        # Beyond what a datetime holds (years 1-9999): say it as the number it is.
+        return f"{seconds:.0f} seconds after 1970-01-01T00:00:00.000Z"
 
 
 def _text_claim(claims: dict[str, Any], name: str) -> str:
