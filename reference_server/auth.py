@@ -71,7 +71,9 @@ def decode_token(token: str, secret: str, now: datetime) -> Identity:
     if algorithm != ALGORITHM:
         raise ApiError(401, f"the token must be signed with {ALGORITHM}, not {algorithm!r}")
     try:
-        # Expiry is judged below against the injected `now`, not the library's clock.
+        # Expiry is judged below against the injected `now`, not the library's clock. D3
+        # judges sub, username, exp and nbf only: with no audience, issuer or token id of
+        # its own, the server has nothing to check aud, iss or jti against.
         claims = _quiet_decode(
             token,
             secret,
@@ -81,6 +83,9 @@ def decode_token(token: str, secret: str, now: datetime) -> Identity:
                 "verify_nbf": False,
                 "verify_iat": False,
                 "verify_sub": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_jti": False,
             },
         )
     except jwt.InvalidSignatureError:
