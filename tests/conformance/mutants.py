@@ -1,0 +1,994 @@
+"""Deliberately broken variants of the reference server, for the suite's self-test.
+
+Each mutant breaks one rule of the API document (or of interpretation.md) and nothing
+else, purely by injection from outside the server code (STYLE.md: "Mutants for the
+self-test come from injection ... never from flags in server code"): a Store subclass
+passed to create_app, another RateLimiter, wrapped handlers or Chat methods, a wrapped
+ASGI app, or a module-level name patched in the mutant's own process.
+
+`python -m tests.conformance.mutants NAME` serves mutant NAME the way `python -m
+reference_server` serves the real thing (Settings.from_env(os.environ), HOST and PORT
+included), so reference_server.launcher.RunningServer can start it on a free port.
+`python -m tests.conformance.mutants --list` prints the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import html
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+
+import jwt
+import socketio
+
+from reference_server import app as app_module
+from reference_server import errors as errors_module
+from reference_server import events
+from reference_server import http as http_module
+from reference_server import validation
+from reference_server.app import ChatApp, create_app
+from reference_server.auth import Identity, TokenSource
+from reference_server.config import Settings
+from reference_server.errors import ApiError
+from reference_server.events import ServerEvent
+from reference_server.rate_limit import Kind, RateLimiter, Window
+from reference_server.state import MemoryStore, Store
+
+Payload = dict[str, Any]
+Handler = Callable[[str, tuple[Any, ...]], Awaitable[Payload]]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    breaks: str  # the rule it breaks, in one line
+    requirements: tuple[str, ...]  # ids the suite must report as FAIL
+    environment: str  # the NODE_ENV it runs with
+    mutate: Callable[[ChatApp], None]
+    store: Callable[[], Store] | None = None  # a broken Store passed to create_app
+
+
+MUTANTS: dict[str, Mutant] = {}
+
+
+def mutant(
+    name: str,
+    breaks: str,
+    *requirements: str,
+    environment: str = "development",
+    store: Callable[[], Store] | None = None,
+) -> Callable[[Callable[[ChatApp], None]], Callable[[ChatApp], None]]:
+    """Register `mutate(app)` as mutant `name`."""
+
+    def register(mutate: Callable[[ChatApp], None]) -> Callable[[ChatApp], None]:
+        if name in MUTANTS:
+            raise ValueError(f"mutant {name} is registered twice")
+        MUTANTS[name] = Mutant(name, breaks, requirements, environment, mutate, store)
+        return mutate
+
+    return register
+
+
+def build(name: str, settings: Settings) -> ChatApp:
+    """The reference app with mutant `name` applied."""
+    chosen = MUTANTS[name]
+    app = create_app(settings, store=chosen.store() if chosen.store else None)
+    chosen.mutate(app)
+    return app
+
+
+# -- injection helpers ---------------------------------------------------------------
+
+
+def patch(module: ModuleType, name: str, value: object) -> None:
+    """Replace a module-level name in this (the mutant's) process. Fails loudly when the
+    name is gone, so a refactored server never yields a mutant that silently breaks
+    nothing."""
+    if not hasattr(module, name):
+        raise AttributeError(f"{module.__name__} has no {name!r} to patch")
+    setattr(module, name, value)
+
+
+def replace_handler(app: ChatApp, event: str, wrap: Callable[[Handler], Handler]) -> None:
+    """Wrap the handler of client event `event` and register the wrapper in its place,
+    behind the same guard (error objects, D6 channel) as the original."""
+    chat = app.chat
+    handler = wrap(chat.handlers[event])
+    chat.handlers[event] = handler
+    app.sio.on(event, chat._guarded(event, handler), namespace=app.settings.namespace)
+
+
+def rewrite_response(app: ChatApp, event: str, rewrite: Callable[[Payload], Payload]) -> None:
+    """Change the Response object of client event `event` (both channels, D6)."""
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(sid: str, args: tuple[Any, ...]) -> Payload:
+            return rewrite(await handler(sid, args))
+
+        return wrapped
+
+    replace_handler(app, event, wrap)
+
+
+Rewrite = Callable[[str, Payload, list[str]], tuple[Payload, list[str]] | None]
+
+
+def rewrite_sends(app: ChatApp, rewrite: Rewrite) -> None:
+    """Filter every event Chat sends to chosen sockets: `rewrite(event, payload, sids)`
+    returns the (payload, sids) to send, or None to send nothing."""
+    chat = app.chat
+    send = chat._send
+
+    async def filtered(event: str, payload: Payload, sids: list[str]) -> None:
+        changed = rewrite(event, payload, sids)
+        if changed is not None:
+            await send(event, *changed)
+
+    chat._send = filtered  # type: ignore[method-assign]
+
+
+def without(payload: Payload, *names: str) -> Payload:
+    return {k: v for k, v in payload.items() if k not in names}
+
+
+def limits(app: ChatApp, **changes: int) -> None:
+    """Enforce other limits than the table while the health endpoint still reports the
+    documented ones."""
+    chat = app.chat
+    chat.limiter = RateLimiter(
+        dataclasses.replace(chat.limiter.limits, **changes),
+        app.settings.rate_limit_window_ms,
+        chat.clock,
+    )
+
+
+UNLIMITED = 10**9
+
+# -- Connection › Authentication (D2-D4) ------------------------------------------------
+
+
+@mutant(
+    "auth-expired-accepted",
+    "a token whose exp passed an hour ago is accepted",
+    "AUTH-EXPIRED-TOKEN-REFUSED",
+)
+def _accept_expired(app: ChatApp) -> None:
+    decode = events.decode_token
+
+    def lenient(token: str, secret: str, now: datetime) -> Identity:
+        try:
+            return decode(token, secret, now)
+        except ApiError as refusal:
+            if not refusal.message.startswith("the token expired"):
+                raise
+            expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+            return decode(token, secret, datetime.fromtimestamp(expires - 1, UTC))
+
+    patch(events, "decode_token", lenient)
+
+
+@mutant(
+    "auth-alg-none-accepted",
+    "an unsigned token (alg: none) is accepted",
+    "AUTH-UNVERIFIED-TOKEN-REFUSED",
+)
+def _accept_alg_none(app: ChatApp) -> None:
+    decode = events.decode_token
+
+    def lenient(token: str, secret: str, now: datetime) -> Identity:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            algorithm = None
+        if str(algorithm).lower() == "none":
+            claims = jwt.decode(token, options={"verify_signature": False})
+            return Identity(user_id=str(claims["sub"]), username=str(claims["username"]))
+        return decode(token, secret, now)
+
+    patch(events, "decode_token", lenient)
+
+
+@mutant(
+    "auth-hs512-accepted",
+    "a token signed with HS512 (another algorithm) is accepted",
+    "AUTH-OTHER-ALGORITHM-REFUSED",
+)
+def _accept_hs512(app: ChatApp) -> None:
+    decode = events.decode_token
+
+    def lenient(token: str, secret: str, now: datetime) -> Identity:
+        try:
+            algorithm = jwt.get_unverified_header(token).get("alg")
+        except jwt.PyJWTError:
+            algorithm = None
+        if algorithm == "HS512":
+            claims = jwt.decode(token, secret, algorithms=["HS512"])
+            return Identity(user_id=str(claims["sub"]), username=str(claims["username"]))
+        return decode(token, secret, now)
+
+    patch(events, "decode_token", lenient)
+
+
+@mutant(
+    "auth-header-ignored",
+    "the Authorization: Bearer header is never read",
+    "AUTH-HEADER-TOKEN",
+)
+def _ignore_header(app: ChatApp) -> None:
+    extract = events.extract_token
+
+    def blind(auth: object, environ: Mapping[str, Any]) -> tuple[TokenSource, str]:
+        return extract(auth, without(dict(environ), "HTTP_AUTHORIZATION"))
+
+    patch(events, "extract_token", blind)
+
+
+@mutant(
+    "auth-precedence-broken",
+    "an invalid token in the first source present is skipped in favour of a later source",
+    "AUTH-SOURCE-PRECEDENCE",
+)
+def _skip_bad_sources(app: ChatApp) -> None:
+    extract = events.extract_token
+    secret = app.settings.jwt_secret.reveal()
+
+    def forgiving(auth: object, environ: Mapping[str, Any]) -> tuple[TokenSource, str]:
+        source, token = extract(auth, environ)
+        try:
+            events.decode_token(token, secret, datetime.now(UTC))
+        except ApiError:
+            later: tuple[object, Mapping[str, Any]] | None = {
+                TokenSource.AUTH: (None, environ),
+                TokenSource.HEADER: (auth, without(dict(environ), "HTTP_AUTHORIZATION")),
+            }.get(source)
+            if later is not None:
+                try:
+                    return forgiving(*later)
+                except ApiError:
+                    pass
+        return source, token
+
+    patch(events, "extract_token", forgiving)
+
+
+def _rewrite_refusal(app: ChatApp, refusal: Callable[[Payload], tuple[Any, ...]]) -> None:
+    """Refuse connections with ConnectionRefusedError(*refusal(error object))."""
+    connect = app.chat.connect
+
+    async def refusing(sid: str, environ: Mapping[str, Any], auth: object) -> None:
+        try:
+            await connect(sid, environ, auth)
+        except socketio.exceptions.ConnectionRefusedError as refused:
+            data = refused.error_args.get("data") or {}
+            raise socketio.exceptions.ConnectionRefusedError(*refusal(data)) from None
+
+    app.sio.on("connect", refusing, namespace=app.settings.namespace)
+
+
+@mutant(
+    "auth-refusal-without-data",
+    "a refused connection gets connect_error 'Unauthorized' with no error object (no 401)",
+    "ERR-401-UNAUTHORIZED",
+)
+def _bare_refusal(app: ChatApp) -> None:
+    _rewrite_refusal(app, lambda data: ("Unauthorized",))
+
+
+@mutant(
+    "auth-refusal-data-incomplete",
+    "the refusal's error object lacks success and timestamp (statusCode 401 kept)",
+    "AUTH-REFUSAL-DATA",
+    environment="production",
+)
+def _incomplete_refusal(app: ChatApp) -> None:
+    _rewrite_refusal(app, lambda data: ("Unauthorized", without(data, "success", "timestamp")))
+
+
+@mutant(
+    "any-namespace-accepted",
+    "a namespace other than /chat accepts the connection",
+    "CONN-INVALID-NAMESPACE",
+    environment="production",
+)
+def _accept_any_namespace(app: ChatApp) -> None:
+    async def welcome(namespace: str, sid: str, environ: Any, auth: object) -> None:
+        return None
+
+    app.sio.on("connect", welcome, namespace="*")
+
+
+# -- the six client events and their responses (D6) ------------------------------------
+
+
+@mutant(
+    "join-response-misnamed",
+    'joinRoom answers {event: "joined", ...} instead of "joinedRoom"',
+    "EVT-JOIN-RESPONSE",
+)
+def _misname_join(app: ChatApp) -> None:
+    rewrite_response(app, "joinRoom", lambda r: {**r, "event": "joined"})
+
+
+@mutant(
+    "leave-response-without-room",
+    "leftRoom lacks roomId",
+    "EVT-LEAVE-RESPONSE",
+)
+def _leave_without_room(app: ChatApp) -> None:
+    rewrite_response(app, "leaveRoom", lambda r: without(r, "roomId"))
+
+
+@mutant(
+    "send-response-without-updated-at",
+    "messageSent's message lacks updatedAt",
+    "EVT-SEND-RESPONSE",
+)
+def _message_without_updated_at(app: ChatApp) -> None:
+    rewrite_response(
+        app, "sendMessage", lambda r: {**r, "message": without(r["message"], "updatedAt")}
+    )
+
+
+@mutant(
+    "typing-response-without-success",
+    "typingUpdated lacks success",
+    "EVT-TYPING-RESPONSE",
+)
+def _typing_without_success(app: ChatApp) -> None:
+    rewrite_response(app, "typing", lambda r: without(r, "success"))
+
+
+@mutant(
+    "room-stats-response-unsuccessful",
+    "roomStatsRetrieved says success: false",
+    "EVT-ROOM-STATS-RESPONSE",
+)
+def _room_stats_unsuccessful(app: ChatApp) -> None:
+    rewrite_response(app, "getRoomStats", lambda r: {**r, "success": False})
+
+
+@mutant(
+    "heartbeat-response-without-timestamp",
+    "heartbeatResponse lacks timestamp",
+    "EVT-HEARTBEAT-RESPONSE",
+    environment="production",
+)
+def _heartbeat_without_timestamp(app: ChatApp) -> None:
+    rewrite_response(app, "heartbeat", lambda r: without(r, "timestamp"))
+
+
+@mutant(
+    "response-emitted-besides-ack",
+    "a response is also emitted as an event when the client asked for an ack",
+    "EVT-RESPONSE-ACK",
+)
+def _emit_besides_ack(app: ChatApp) -> None:
+    def wrap(handler: Handler) -> Handler:
+        async def twice(sid: str, args: tuple[Any, ...]) -> Payload:
+            response = await handler(sid, args)
+            if events._ACK_REQUESTED.get():
+                await app.chat._send(response["event"], response, [sid])
+            return response
+
+        return twice
+
+    for event in list(app.chat.handlers):
+        replace_handler(app, event, wrap)
+
+
+# -- server events and their recipients (D15-D20) ---------------------------------------
+
+
+@mutant(
+    "no-room-users",
+    "the joiner never gets roomUsers",
+    "SRV-ROOM-USERS-RECIPIENTS",
+)
+def _no_room_users(app: ChatApp) -> None:
+    rewrite_sends(app, lambda e, p, s: None if e == ServerEvent.ROOM_USERS else (p, s))
+
+
+@mutant(
+    "no-room-stats-event",
+    "getRoomStats answers but never emits roomStats",
+    "SRV-ROOM-STATS-RECIPIENTS",
+    "SRV-ROOM-STATS-PAYLOAD",
+)
+def _no_room_stats(app: ChatApp) -> None:
+    rewrite_sends(app, lambda e, p, s: None if e == ServerEvent.ROOM_STATS else (p, s))
+
+
+@mutant(
+    "room-stats-to-whole-room",
+    "roomStats goes to every socket in the room, not only the asking one",
+    "SRV-ROOM-STATS-RECIPIENTS",
+)
+def _room_stats_to_room(app: ChatApp) -> None:
+    store = app.chat.store
+
+    def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+        if event == ServerEvent.ROOM_STATS:
+            sids = list(dict.fromkeys([*sids, *store.room_sockets(payload["roomId"])]))
+        return payload, sids
+
+    rewrite_sends(app, widen)
+
+
+@mutant(
+    "receive-message-not-to-sender",
+    "receiveMessage skips the sender's sockets",
+    "SRV-RECEIVE-MESSAGE-RECIPIENTS",
+)
+def _receive_not_to_sender(app: ChatApp) -> None:
+    store = app.chat.store
+
+    def narrow(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]] | None:
+        if event == ServerEvent.RECEIVE_MESSAGE:
+            own = set(store.sockets_of(payload["author"]["id"]))
+            sids = [sid for sid in sids if sid not in own]
+        return (payload, sids) if sids else None
+
+    rewrite_sends(app, narrow)
+
+
+@mutant(
+    "user-joined-to-joiner",
+    "userJoined also goes to the joiner's own sockets in the room",
+    "SRV-USER-JOINED-RECIPIENTS",
+)
+def _user_joined_to_joiner(app: ChatApp) -> None:
+    store = app.chat.store
+
+    def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+        if event == ServerEvent.USER_JOINED:
+            in_room = set(store.room_sockets(payload["roomId"]))
+            own = [s for s in store.sockets_of(payload["userId"]) if s in in_room]
+            sids = list(dict.fromkeys([*sids, *own]))
+        return payload, sids
+
+    rewrite_sends(app, widen)
+
+
+@mutant(
+    "no-user-left-on-disconnect",
+    "a disconnect leaves the rooms without announcing userLeft",
+    "SRV-USER-LEFT-ON-DISCONNECT",
+)
+def _silent_disconnect(app: ChatApp) -> None:
+    disconnecting: set[str] = set()  # user ids whose socket is being disconnected
+    disconnect = app.chat.disconnect
+    store = app.chat.store
+
+    async def quiet(sid: str, reason: str = "") -> None:
+        user = store.identity(sid).user_id if store.has_socket(sid) else None
+        if user is not None:
+            disconnecting.add(user)
+        try:
+            await disconnect(sid, reason)
+        finally:
+            disconnecting.discard(user or "")
+
+    def drop(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]] | None:
+        if event == ServerEvent.USER_LEFT and payload["userId"] in disconnecting:
+            return None
+        return payload, sids
+
+    rewrite_sends(app, drop)
+    app.sio.on("disconnect", quiet, namespace=app.settings.namespace)
+
+
+class EveryCloseIsLast(MemoryStore):
+    """remove_socket always reports the user's last socket."""
+
+    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+        identity, _ = super().remove_socket(sid)
+        return identity, True
+
+
+@mutant(
+    "user-offline-on-first-close",
+    "userOffline is sent when the first of a user's two sockets closes",
+    "SRV-USER-OFFLINE-RECIPIENTS",
+    store=EveryCloseIsLast,
+)
+def _offline_early(app: ChatApp) -> None:
+    del app
+
+
+class EveryOpenIsFirst(MemoryStore):
+    """add_socket always reports the user's first socket."""
+
+    def add_socket(self, sid: str, identity: Identity) -> bool:
+        super().add_socket(sid, identity)
+        return True
+
+
+@mutant(
+    "user-online-on-every-socket",
+    "userOnline is sent again when a user opens a second socket",
+    "SRV-USER-ONLINE-RECIPIENTS",
+    environment="production",
+    store=EveryOpenIsFirst,
+)
+def _online_again(app: ChatApp) -> None:
+    del app
+
+
+class LeavingKeepsDelivery(MemoryStore):
+    """A socket that leaves a room is still addressed by the room's events."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._ghosts: dict[str, set[str]] = {}  # room id -> sids that left it
+
+    def leave(self, sid: str, room_id: str, at: datetime) -> Any:
+        left = super().leave(sid, room_id, at)
+        if left.socket_was_in:
+            self._ghosts.setdefault(room_id, set()).add(sid)
+        return left
+
+    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+        for sids in self._ghosts.values():
+            sids.discard(sid)
+        return super().remove_socket(sid)
+
+    def room_sockets(self, room_id: str) -> list[str]:
+        members = super().room_sockets(room_id)
+        ghosts = [s for s in self._ghosts.get(room_id, ()) if s not in members]
+        return members + ghosts if members else members
+
+
+@mutant(
+    "leave-keeps-delivery",
+    "a socket that left a room still receives its messages",
+    "EVT-LEAVE-STOPS-DELIVERY",
+    store=LeavingKeepsDelivery,
+)
+def _leave_keeps_delivery(app: ChatApp) -> None:
+    del app
+
+
+# -- typing (D18) ------------------------------------------------------------------------
+
+
+class TypingAlwaysChanges(MemoryStore):
+    """Every `typing: true` counts as a change of state."""
+
+    def set_typing(self, user_id: str, room_id: str, typing: bool) -> bool:
+        changed = super().set_typing(user_id, room_id, typing)
+        return changed or (typing and user_id in self.typing_users(room_id))
+
+
+@mutant(
+    "typing-repeat-announced",
+    "a repeated typing: true is broadcast again",
+    "EVT-TYPING-REPEAT-SILENT",
+    store=TypingAlwaysChanges,
+)
+def _typing_repeat(app: ChatApp) -> None:
+    del app
+
+
+@mutant(
+    "typing-never-times-out",
+    "typing never ends by itself after WS_TYPING_TIMEOUT",
+    "EVT-TYPING-TIMEOUT",
+)
+def _typing_forever(app: ChatApp) -> None:
+    app.chat.typing_timers.restart = lambda user_id, room_id: None  # type: ignore[method-assign]
+
+
+# -- payload validation and escaping (D12, D13) ------------------------------------------
+
+
+@mutant(
+    "content-2001-accepted",
+    "a content of 2001 characters is accepted",
+    "EVT-SEND-VALIDATION-CONTENT-LENGTH",
+)
+def _long_content(app: ChatApp) -> None:
+    patch(validation, "CONTENT_MAX", validation.CONTENT_MAX + 1)
+
+
+@mutant(
+    "whitespace-content-accepted",
+    "a content of whitespace only is accepted",
+    "EVT-SEND-VALIDATION-CONTENT-WHITESPACE",
+)
+def _blank_content(app: ChatApp) -> None:
+    parse = events.parse_send_message
+
+    def lenient(args: tuple[Any, ...]) -> validation.SendMessage:
+        try:
+            return parse(args)
+        except ApiError as error:
+            if "not whitespace" not in error.message:
+                raise
+            payload = args[0]
+            return validation.SendMessage(
+                room_id=payload["roomId"],
+                content=payload["content"],
+                message_type=payload.get("messageType", "TEXT"),
+            )
+
+    patch(events, "parse_send_message", lenient)
+
+
+@mutant(
+    "room-id-101-accepted",
+    "a roomId of 101 characters is accepted",
+    "EVT-ROOM-ID-FORMAT",
+)
+def _long_room_id(app: ChatApp) -> None:
+    longer = validation.ROOM_ID_MAX + 1
+    pattern = validation._ROOM_ID.pattern.replace(f",{validation.ROOM_ID_MAX}}}", f",{longer}}}")
+    if pattern == validation._ROOM_ID.pattern:
+        raise AttributeError("validation._ROOM_ID no longer spells its length bound")
+    patch(validation, "_ROOM_ID", re.compile(pattern))
+
+
+def _map_content(app: ChatApp, change: Callable[[str], str]) -> None:
+    """Deliver every message's content as change(escaped content), on both channels."""
+
+    def message(payload: Payload) -> Payload:
+        return {**payload, "content": change(payload["content"])}
+
+    def on_send(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+        if event == ServerEvent.RECEIVE_MESSAGE:
+            return message(payload), sids
+        if event == "messageSent":  # the emitted response (no ack asked)
+            return {**payload, "message": message(payload["message"])}, sids
+        return payload, sids
+
+    rewrite_sends(app, on_send)
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(sid: str, args: tuple[Any, ...]) -> Payload:
+            response = await handler(sid, args)
+            if events._ACK_REQUESTED.get():
+                return {**response, "message": message(response["message"])}
+            return response  # the emitted copy is changed in on_send
+
+        return wrapped
+
+    replace_handler(app, "sendMessage", wrap)
+
+
+@mutant(
+    "content-not-escaped",
+    "message content is delivered raw, HTML not escaped",
+    "SEC-XSS-CONTENT-ESCAPED",
+)
+def _raw_content(app: ChatApp) -> None:
+    _map_content(app, html.unescape)
+
+
+@mutant(
+    "content-escaped-twice",
+    "message content is HTML-escaped twice (&amp;amp;lt;)",
+    "SEC-XSS-ESCAPED-ONCE",
+    environment="production",
+)
+def _double_escaped(app: ChatApp) -> None:
+    _map_content(app, validation.escape_html)
+
+
+# -- rate limits (D21, D22) ------------------------------------------------------------
+
+
+@mutant(
+    "prod-messages-31",
+    "production allows 31 messages per window instead of 30",
+    "RL-PROD-MESSAGES",
+    environment="production",
+)
+def _prod_messages(app: ChatApp) -> None:
+    limits(app, messages=31)
+
+
+@mutant(
+    "prod-joins-11",
+    "production allows 11 joins per window instead of 10",
+    "RL-PROD-JOINS",
+    environment="production",
+)
+def _prod_joins(app: ChatApp) -> None:
+    limits(app, joins=11)
+
+
+@mutant(
+    "prod-typing-unlimited",
+    "production never limits typing",
+    "RL-PROD-TYPING",
+    environment="production",
+)
+def _prod_typing(app: ChatApp) -> None:
+    limits(app, typing=UNLIMITED)
+
+
+@mutant(
+    "dev-messages-59",
+    "development refuses the 60th message of a window",
+    "RL-DEV-MESSAGES",
+)
+def _dev_messages(app: ChatApp) -> None:
+    limits(app, messages=59)
+
+
+@mutant(
+    "dev-joins-21",
+    "development allows 21 joins per window instead of 20",
+    "RL-DEV-JOINS",
+)
+def _dev_joins(app: ChatApp) -> None:
+    limits(app, joins=21)
+
+
+@mutant(
+    "dev-typing-121",
+    "development allows 121 typing events per window instead of 120",
+    "RL-DEV-TYPING",
+)
+def _dev_typing(app: ChatApp) -> None:
+    limits(app, typing=121)
+
+
+@mutant(
+    "window-never-resets",
+    "the rate-limit window never ends, so the allowance never returns",
+    "RL-WINDOW-RESET",
+    environment="production",
+)
+def _window_forever(app: ChatApp) -> None:
+    chat = app.chat
+    chat.limiter = RateLimiter(chat.limiter.limits, UNLIMITED, chat.clock)
+
+
+class RestartingLimiter(RateLimiter):
+    """Each counted event starts the window again (a debounce, not a fixed window)."""
+
+    def allow(self, user_id: str, kind: Kind) -> bool:
+        allowed = super().allow(user_id, kind)
+        key = (user_id, kind)
+        if allowed:
+            self._windows[key] = Window(self._clock.monotonic(), self._windows[key].count)
+        return allowed
+
+
+@mutant(
+    "window-restarts-on-each-event",
+    "the window restarts at every counted event instead of at the first one",
+    "RL-FIXED-WINDOW",
+)
+def _window_restarts(app: ChatApp) -> None:
+    chat = app.chat
+    chat.limiter = RestartingLimiter(
+        chat.limiter.limits, app.settings.rate_limit_window_ms, chat.clock
+    )
+
+
+@mutant(
+    "violations-not-counted",
+    "a refused event does not add to rateLimiting.violations",
+    "RL-VIOLATIONS-COUNTED",
+    environment="production",
+)
+def _violations_uncounted(app: ChatApp) -> None:
+    counters = app.counters
+    add = counters.add
+
+    def add_but_violations(name: Any) -> None:
+        if name != "violations":
+            add(name)
+
+    counters.add = add_but_violations  # type: ignore[method-assign]
+
+
+@mutant(
+    "refused-message-counted",
+    "a message refused with 429 is counted in messages.totalProcessed",
+    "RL-OVER-LIMIT-429",
+)
+def _refused_counted(app: ChatApp) -> None:
+    chat = app.chat
+    rate_limit = chat._rate_limit
+
+    def counting(user_id: str, kind: Kind) -> None:
+        try:
+            rate_limit(user_id, kind)
+        except ApiError:
+            if kind == Kind.MESSAGES:
+                chat.counters.add("messages")
+            raise
+
+    chat._rate_limit = counting  # type: ignore[method-assign]
+
+
+# -- errors (D7, D9, D16) ----------------------------------------------------------------
+
+
+@mutant(
+    "error-event-not-emitted",
+    "a failed event is answered on the ack only, never as the `error` event",
+    "SRV-ERROR-EMITTED",
+)
+def _no_error_event(app: ChatApp) -> None:
+    rewrite_sends(app, lambda e, p, s: None if e == ServerEvent.ERROR else (p, s))
+
+
+@mutant(
+    "error-phrase-wrong",
+    'the 400 error object says error: "Invalid Payload", not the status phrase',
+    "ERR-STATUS-PHRASE",
+)
+def _wrong_phrase(app: ChatApp) -> None:
+    patch(errors_module, "STATUS_PHRASES", {**errors_module.STATUS_PHRASES, 400: "Invalid Payload"})
+
+
+@mutant(
+    "membership-not-required",
+    "sendMessage and typing for a room the socket has not joined are accepted",
+    "EVT-SEND-MEMBERSHIP",
+    "EVT-TYPING-MEMBERSHIP",
+)
+def _no_membership(app: ChatApp) -> None:
+    app.chat._require_membership = lambda sid, room_id, action: None  # type: ignore[method-assign]
+
+
+@mutant(
+    "internal-error-leaks",
+    "a 500 carries the exception's type and text",
+    "ERR-500-NO-INTERNALS",
+)
+def _leaky_500(app: ChatApp) -> None:
+    def wrap(handler: Handler) -> Handler:
+        async def leaky(sid: str, args: tuple[Any, ...]) -> Payload:
+            try:
+                return await handler(sid, args)
+            except ApiError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the point of this mutant
+                raise ApiError(500, f"{type(error).__name__}: {error}") from None
+
+        return leaky
+
+    for event in list(app.chat.handlers):
+        replace_handler(app, event, wrap)
+
+
+@mutant(
+    "unknown-event-ignored",
+    "an event the API does not define gets no answer at all",
+    "ERR-UNKNOWN-EVENT",
+    environment="production",
+)
+def _ignore_unknown(app: ChatApp) -> None:
+    async def silent(event: str, sid: str, *args: Any) -> None:
+        return None
+
+    app.sio.on("*", silent, namespace=app.settings.namespace)
+
+
+# -- health, stats, CORS, heartbeat (D22-D26) -----------------------------------------------
+
+
+class SocketsAsUsers(MemoryStore):
+    """connected_users counts sockets."""
+
+    def connected_users(self) -> int:
+        return self.connected_sockets()
+
+
+@mutant(
+    "connected-users-counts-sockets",
+    "health's connectedUsers counts sockets, not distinct users",
+    "HEALTH-CONNECTED-USERS",
+    store=SocketsAsUsers,
+)
+def _sockets_as_users(app: ChatApp) -> None:
+    del app
+
+
+@mutant(
+    "health-reports-documented-window",
+    "health reports windowMs 60000 while a shorter window is in force",
+    "RL-WINDOW-REPORTED",
+)
+def _wrong_window(app: ChatApp) -> None:
+    health = http_module.health
+
+    def misreported(*args: Any) -> dict[str, Any]:
+        body = health(*args)
+        return {**body, "rateLimits": {**body["rateLimits"], "windowMs": 60_000}}
+
+    patch(http_module, "health", misreported)
+
+
+@mutant(
+    "cors-any-origin-on-http",
+    "the HTTP endpoints send Access-Control-Allow-Origin for any Origin",
+    "SEC-CORS-HTTP-ALLOW-ORIGIN",
+)
+def _cors_any_origin(app: ChatApp) -> None:
+    asgi = app._asgi
+
+    async def permissive(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/websocket/"):
+            await asgi(scope, receive, send)
+            return
+        origin = dict(scope["headers"]).get(b"origin")
+
+        async def send_allowing(message: Any) -> None:
+            if origin and message["type"] == "http.response.start":
+                headers = [
+                    (k, v)
+                    for k, v in message.get("headers", [])
+                    if k.lower() != b"access-control-allow-origin"
+                ]
+                message = {**message, "headers": [*headers, (b"access-control-allow-origin", origin)]}
+            await send(message)
+
+        await asgi(scope, receive, send_allowing)
+
+    app._asgi = permissive
+
+
+@mutant(
+    "heartbeat-interval-doubled",
+    "ping comes every 2 x WS_HEARTBEAT_INTERVAL ms",
+    "HB-PING-INTERVAL",
+)
+def _slow_pings(app: ChatApp) -> None:
+    ping_forever = app_module.ping_forever
+
+    def doubled(sio: Any, namespace: str, interval_ms: int, clock: Any) -> Any:
+        return ping_forever(sio, namespace, interval_ms * 2, clock)
+
+    patch(app_module, "ping_forever", doubled)
+
+
+@mutant(
+    "heartbeat-never-pings",
+    "no ping is ever emitted although health says heartbeat: true",
+    "HB-PING-INTERVAL",
+    environment="production",
+)
+def _no_pings(app: ChatApp) -> None:
+    async def never(*args: Any) -> None:
+        await asyncio.Event().wait()
+
+    patch(app_module, "ping_forever", never)
+
+
+# -- command line --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--list"], []):
+        for m in MUTANTS.values():
+            print(f"{m.name:<38} {m.environment:<12} {','.join(m.requirements):<40} {m.breaks}")
+        return 0 if args else 2
+    name = args[0]
+    if name not in MUTANTS:
+        print(f"unknown mutant {name!r}; --list shows them", file=sys.stderr)
+        return 2
+    from reference_server.serve import run
+
+    settings = Settings.from_env(os.environ)
+    app = build(name, settings)
+    print(f"mutant {name}: {MUTANTS[name].breaks}", file=sys.stderr, flush=True)
+    run(settings, app)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""Proving the suite can fail (issue 4): every mutant of tests/conformance/mutants.py must be
+reported as a FAIL of the requirement it breaks, and the unbroken reference server must
+pass everything.
+
+Each run starts its server with RunningServer on a free port (the suite's own short
+settings, MANAGED_ENV) and runs the shipped suite against it in a subprocess, exactly as
+a user would with --target; verdicts come from the suite's JSON report. The runs are
+independent, so they go through a small thread pool, started for whatever this session
+selected; each parametrized test then waits for its own run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from conformance.suite.conftest import MANAGED_ENV, MANAGED_FAULT_ROOM
+from reference_server.launcher import RunningServer, ServerStartError
+from tests.conformance.mutants import MUTANTS, Mutant
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "conformance" / "suite"
+INI = ROOT / "conformance" / "pytest.ini"
+SECRET = "conformance-selftest-secret-0123456789abcdef"
+ENVIRONMENTS = ("development", "production")
+# Two cores: more than a few concurrent suite runs make the timing checks of the suite
+# (quiet windows, burst fairness) judge the machine instead of the server.
+WORKERS = int(os.environ.get("SELFTEST_WORKERS", "3"))
+RUN_TIMEOUT_S = 150
+# Installed pytest plugins the suite never uses; each costs start-up time in every run.
+UNUSED_PLUGINS = ["-p", "no:locust", "-p", "no:anyio", "-p", "no:timeout"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One suite run against one server: the verdict per requirement and the evidence."""
+
+    label: str
+    returncode: int | None
+    verdicts: dict[str, str]
+    details: dict[str, list[str]]
+    output: str
+    seconds: float
+
+    def failed(self) -> list[str]:
+        return [rid for rid, verdict in self.verdicts.items() if verdict == "FAIL"]
+
+    def tail(self, limit: int = 8000) -> str:
+        return self.output[-limit:]
+
+
+def schemathesis_requirements() -> set[str]:
+    """Requirement ids named by suite modules that use schemathesis: selecting one of them
+    needs the schemathesis and hypothesis pytest plugins, which otherwise only cost
+    start-up time."""
+    ids: set[str] = set()
+    for module in SUITE.glob("test_*.py"):
+        text = module.read_text("utf-8")
+        if "schemathesis" in text:
+            ids.update(re.findall(r"\"([A-Z]+(?:-[A-Z0-9]+)+)\"", text))
+    return ids
+
+
+def run_suite(
+    label: str, command: list[str], environment: str, only: tuple[str, ...] | None
+) -> SuiteRun:
+    """Start `command` as the server (NODE_ENV=environment) and run the suite against it."""
+    started = time.monotonic()
+    env = {
+        **MANAGED_ENV,
+        "NODE_ENV": environment,
+        "JWT_SECRET": SECRET,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    with tempfile.TemporaryDirectory(prefix="selftest-") as workdir:
+        report = Path(workdir) / "report.json"
+        try:
+            server = RunningServer(env, command=command)
+        except ServerStartError as error:
+            return SuiteRun(label, None, {}, {}, f"server did not start: {error}", 0.0)
+        with server:
+            argv = [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(SUITE),
+                "-c",
+                str(INI),
+                "--rootdir",
+                str(INI.parent),
+                f"--target={server.url}",
+                f"--secret={SECRET}",
+                f"--env={environment}",
+                f"--fault-room={MANAGED_FAULT_ROOM}",
+                f"--window-ms={MANAGED_ENV['WS_RATE_LIMIT_WINDOW_MS']}",
+                "--level=reference",
+                f"--json-report={report}",
+                "-p",
+                "no:randomly",
+                *UNUSED_PLUGINS,
+                "-q",
+            ]
+            if only is not None:
+                argv.append(f"--only={','.join(only)}")
+                if not set(only) & schemathesis_requirements():
+                    argv += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+            try:
+                done = subprocess.run(
+                    argv,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    timeout=RUN_TIMEOUT_S,
+                    check=False,
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                )
+                returncode, output = done.returncode, done.stdout + done.stderr
+            except subprocess.TimeoutExpired as expired:
+                returncode = None
+                output = f"suite timed out after {RUN_TIMEOUT_S} s\n{expired.stdout or ''}"
+            output += f"\n--- server log ---\n{server.log()[-3000:]}"
+        verdicts: dict[str, str] = {}
+        details: dict[str, list[str]] = {}
+        if report.exists():
+            for entry in json.loads(report.read_text("utf-8"))["requirements"]:
+                verdicts[entry["id"]] = entry["verdict"]
+                details[entry["id"]] = entry["details"]
+    return SuiteRun(label, returncode, verdicts, details, output, time.monotonic() - started)
+
+
+def mutant_command(name: str) -> list[str]:
+    return [sys.executable, "-m", "tests.conformance.mutants", name]
+
+
+def reference_command() -> list[str]:
+    return [sys.executable, "-m", "reference_server"]
+
+
+class Campaign:
+    """All the runs this session selected, in a thread pool; longest (whole suite) first."""
+
+    def __init__(self, mutants: list[Mutant], environments: list[str]) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="selftest")
+        self.runs: dict[str, Future[SuiteRun]] = {}
+        for environment in environments:
+            label = f"reference-{environment}"
+            self.runs[label] = self._pool.submit(
+                run_suite, label, reference_command(), environment, None
+            )
+        for m in mutants:
+            self.runs[m.name] = self._pool.submit(
+                run_suite, m.name, mutant_command(m.name), m.environment, m.requirements
+            )
+
+    def result(self, label: str) -> SuiteRun:
+        return self.runs[label].result(timeout=RUN_TIMEOUT_S * len(self.runs))
+
+    def close(self) -> None:
+        for future in self.runs.values():
+            future.cancel()
+        self._pool.shutdown(wait=True)
+
+
+def _selected(session: pytest.Session, test: str) -> list[str]:
+    return [
+        item.callspec.params["name"]
+        for item in session.items
+        if getattr(item, "originalname", None) == test and hasattr(item, "callspec")
+    ]
+
+
+@pytest.fixture(scope="module")
+def campaign(request: pytest.FixtureRequest) -> Iterator[Campaign]:
+    names = _selected(request.session, "test_mutant_is_reported_under_its_requirement")
+    environments = _selected(request.session, "test_the_unbroken_server_passes_everything")
+    running = Campaign([MUTANTS[n] for n in names], environments)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.mark.parametrize("name", list(ENVIRONMENTS), ids=[f"reference-{e}" for e in ENVIRONMENTS])
+def test_the_unbroken_server_passes_everything(campaign: Campaign, name: str) -> None:
+    run = campaign.result(f"reference-{name}")
+    assert run.verdicts, f"no report from the suite:\n{run.tail()}"
+    failed = run.failed()
+    stale = [rid for rid, verdict in run.verdicts.items() if verdict == "STALE"]
+    assert not failed and not stale, (
+        f"the unbroken reference server (NODE_ENV={name}) fails {failed + stale}:\n"
+        + "\n".join(f"{rid}: {' | '.join(run.details.get(rid, []))[:1500]}" for rid in failed)
+        + f"\n{run.tail()}"
+    )
+    assert run.returncode == 0, f"suite exit code {run.returncode}:\n{run.tail()}"
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_mutant_is_reported_under_its_requirement(
+    campaign: Campaign, name: str, kill_log: dict[str, tuple[bool, str]]
+) -> None:
+    m = MUTANTS[name]
+    run = campaign.result(name)
+    not_failed = {rid: run.verdicts.get(rid, "absent") for rid in m.requirements}
+    not_failed = {rid: verdict for rid, verdict in not_failed.items() if verdict != "FAIL"}
+    killed = bool(run.verdicts) and not not_failed
+    kill_log[name] = (
+        killed,
+        f"by {', '.join(run.failed())} ({run.seconds:.0f} s)"
+        if killed
+        else f"{', '.join(f'{rid}={v}' for rid, v in not_failed.items())}",
+    )
+    assert killed, (
+        f"mutant {name} ({m.breaks}) survived: expected FAIL for {list(m.requirements)}, "
+        f"got {not_failed}\n--- suite output ---\n{run.tail()}"
+    )
