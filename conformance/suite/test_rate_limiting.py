@@ -105,13 +105,36 @@ class Counted:
         return reply
 
 
+def shared_allowance(reply: Reply, what: str) -> None:
+    """A fresh user's first event of a kind refused with 429: the allowance it used up was
+    not its own (shared with other users, or with other kinds)."""
+    if refused(reply) and status_of(reply) == 429:
+        expect.that(
+            "RL-PER-USER-AND-KIND",
+            False,
+            sent=reply.sent,
+            expected=f"success: {what} (limits are per user and per kind)",
+            actual=reply.describe(),
+        )
+
+
+async def member(chat: Clients, name: str, room: str, **connect: Any) -> ChatClient:
+    """A fresh user that has joined `room`: its first join, so a 429 here means the join
+    allowance is not per user."""
+    client = await chat.connect(name, **connect)
+    reply = await client.request("joinRoom", {"roomId": room})
+    shared_allowance(reply, f"the first joinRoom of the fresh user {name}")
+    expect.response("EVT-JOIN-RESPONSE", reply, "joinedRoom", roomId=room, success=True)
+    return client
+
+
 async def counted(chat: Clients, kind: str, name: str, room: str, **connect: Any) -> Counted:
     """A user ready to send counted `kind` events: joins go to distinct fresh rooms (D14),
     messages and typing go to `room`, which the user has joined (D16)."""
     if kind == "joinRoom":
         client = await chat.connect(name, **connect)
         return Counted(client, kind, lambda i: {"roomId": f"{room}-j{i}"})
-    client = await chat.member(name, room, **connect)
+    client = await member(chat, name, room, **connect)
     if kind == "sendMessage":
         return Counted(client, kind, lambda i: {"roomId": room, "content": f"{name} says {i}"})
     # Alternating states, so that every counted typing event is a change (D18).
@@ -125,6 +148,8 @@ async def spend(
     already; each must succeed (they are within the allowance)."""
     for n in range(spent + 1, spent + count + 1):
         reply = await user.send()
+        if n == 1:
+            shared_allowance(reply, f"the first {user.kind} of a fresh user")
         expect.that(
             requirement_id,
             accepted(reply),
@@ -199,7 +224,7 @@ async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_
     window = settings.window_ms
     over_room = f"{room}-over"
     # A witness in the room the refused event names: it must hear nothing of it.
-    bob = await chat.member("bob", over_room if kind == "joinRoom" else room)
+    bob = await member(chat, "bob", over_room if kind == "joinRoom" else room)
     if kind == "typing":
         await bob.request("joinRoom", {"roomId": over_room})
     alice = await counted(chat, kind, "alice", room)
@@ -371,22 +396,32 @@ async def test_a_message_refused_with_429_is_not_counted_as_processed(
 
 
 @requirement("RL-PER-USER-AND-KIND")
-async def test_an_exhausted_message_allowance_limits_neither_other_users_nor_other_kinds(
+async def test_an_exhausted_join_allowance_limits_neither_other_kinds_nor_other_users(
     chat: Clients, room: str, target: Target, settings: Settings
 ) -> None:
-    limit = target.limits["sendMessage"]
-    alice = await counted(chat, "sendMessage", "alice", room)
-    bob = await chat.member("bob", room)
+    # Joins first: the one kind that needs no earlier event, so that a server sharing one
+    # allowance across kinds refuses alice's first message below.
+    limit = target.limits["joinRoom"]
+    alice = Counted(
+        await chat.connect("alice"),
+        "joinRoom",
+        lambda i: {"roomId": room if i == 0 else f"{room}-j{i}"},
+    )
+    bob = await chat.connect("bob")
     started = time.monotonic()
-    await spend(alice, limit, CELLS[target.environment, "sendMessage"], limit)
+    await spend(alice, limit, CELLS[target.environment, "joinRoom"], limit)
     reply = await alice.send()
     if not refused(reply):
         judge_fairly(started, settings.window_ms, f"the burst of {limit}")
-        raise expect.Inconclusive(f"alice was not limited after {limit} messages")
+        raise expect.Inconclusive(f"alice was not limited after {limit} joins")
+    # Her whole message allowance is still hers.
+    messages = target.limits["sendMessage"]
+    writer = Counted(alice.client, "sendMessage", lambda i: {"roomId": room, "content": f"m{i}"})
+    await spend(writer, messages, "RL-PER-USER-AND-KIND", messages)
     checks = [
-        (bob, "sendMessage", {"roomId": room, "content": "bob is not limited"}, "another user"),
-        (alice.client, "typing", {"roomId": room, "isTyping": True}, "typing (another kind)"),
-        (alice.client, "joinRoom", {"roomId": f"{room}-other"}, "joinRoom (another kind)"),
+        (alice.client, "typing", {"roomId": room, "isTyping": True}, "her typing"),
+        (bob, "joinRoom", {"roomId": room}, "bob's joins (another user)"),
+        (bob, "sendMessage", {"roomId": room, "content": "not limited"}, "bob's messages"),
     ]
     for client, event, payload, what in checks:
         answer = await client.request(event, payload)
@@ -394,7 +429,7 @@ async def test_an_exhausted_message_allowance_limits_neither_other_users_nor_oth
             "RL-PER-USER-AND-KIND",
             accepted(answer),
             sent=answer.sent,
-            expected=f"success: alice's exhausted message allowance does not limit {what}",
+            expected=f"success: alice's exhausted join allowance does not limit {what}",
             actual=answer.describe(),
         )
 
@@ -420,7 +455,7 @@ async def test_one_user_on_two_sockets_shares_one_allowance(
         judge_fairly(started, settings.window_ms, f"the burst of {limit}")
     expect.that(
         "RL-PER-USER-AND-KIND",
-        refused(answer) and status_of(answer) == 429,
+        refused(answer),
         sent=answer.sent,
         expected=f"429: alice used her {limit} joins on her first socket (limits are per user)",
         actual=answer.describe(),
@@ -568,7 +603,7 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
             judge_fairly(restarted, window, f"the second burst of {limit}")
         expect.that(
             "RL-WINDOW-RESET",
-            refused(again) and status_of(again) == 429,
+            refused(again),
             sent=again.sent,
             expected=f"429: the new window allows {limit} {kind} events, no more",
             actual=again.describe(),
