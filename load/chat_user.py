@@ -1,3 +1,5 @@
+# mypy: disable-error-code="untyped-decorator,no-untyped-call"
+# (Locust's event hooks and gevent's AsyncResult carry no annotations.)
 """ChatUser: the Locust user every scenario builds on, and the listeners that count,
 summarize and check thresholds.
 

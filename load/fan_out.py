@@ -1,3 +1,5 @@
+# mypy: disable-error-code="untyped-decorator,no-untyped-call"
+# (Locust's event hooks and gevent's AsyncResult carry no annotations.)
 """Fan-out: one large room, `--senders` users sending `--message-rate` messages a second
 each, every other user listening. Measures how delivery latency grows with room size.
 

@@ -53,8 +53,7 @@ def bucket_us(ms: float) -> int:
     us = round(ms * 1000)
     if us < 1000:
         return max(us, 0)
-    digits = int(math.log10(us)) + 1
-    scale = 10 ** (digits - 3)
+    scale: int = 10 ** (len(str(us)) - 3)
     return round(us / scale) * scale
 
 

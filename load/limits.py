@@ -1,3 +1,5 @@
+# mypy: disable-error-code="untyped-decorator,no-untyped-call"
+# (Locust's event hooks and gevent's AsyncResult carry no annotations.)
 """Limits: each user deliberately exceeds its per-user limits (D21) once per window:
 a burst of messages and of joinRoom over the allowance. Checks that 429 arrives, that
 no more than the limit is accepted in a window, and that no message refused with 429

@@ -11,10 +11,12 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+_apply_mask_c: Callable[[bytes, bytes], bytes] | None
 try:  # the C helper that ships with `websockets` (a dependency of uvicorn[standard])
     from websockets.speedups import apply_mask as _apply_mask_c
 except ImportError:  # pragma: no cover - depends on the installed wheels

@@ -23,6 +23,14 @@ from chatrooms_load.options import DEFAULTS, SCENARIOS, add_options, workload
 from chatrooms_load.ratelimits import plan_window
 
 LIMITS_WINDOW_MS = 2000  # limits scenario: several windows fit a short run
+# What chatrooms-load can start without --host: the reference server, and two yardsticks
+# for benchmarks (no tokens checked, no rate limits): a bare python-socketio broadcast
+# server and a minimal asyncio one that outruns the generator.
+SERVERS: dict[str, list[str] | None] = {
+    "reference": None,
+    "baseline": [sys.executable, "-m", "chatrooms_load.baseline_server"],
+    "blast": [sys.executable, "-m", "chatrooms_load.blast_server"],
+}
 
 
 def scenario_file(scenario: str) -> Path:
@@ -60,10 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--server",
-        choices=["reference", "baseline"],
+        choices=list(SERVERS),
         default="reference",
-        help="what to start without --host: the reference server, or the bare "
-        "python-socketio broadcast server benchmarks compare it with",
+        help="what to start without --host: the reference server, the bare "
+        "python-socketio broadcast server benchmarks compare it with (baseline), or a "
+        "minimal asyncio server that outruns the generator (blast, for its capacity)",
     )
     parser.add_argument(
         "--server-env",
@@ -106,12 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.server_env:
             name, _, value = item.partition("=")
             env[name] = value
-        if args.server == "baseline":
-            note = "rate limits: none (baseline server)"
-            command = [sys.executable, "-m", "chatrooms_load.baseline_server"]
-            server = RunningServer(env, command=command)
-        else:
-            server = RunningServer(env)
+        if args.server != "reference":
+            note = f"rate limits: none ({args.server} server)"
+        server = RunningServer(env, command=SERVERS[args.server])
         host = server.url
         print(f"chatrooms-load: {args.server} server at {host} (development)", flush=True)
     else:
