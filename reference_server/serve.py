@@ -71,13 +71,23 @@ def startup_line(settings: Settings, host: str, port: int) -> str:
     )
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before uvicorn starts so that the port is known."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP, not 0: asyncio's own loop disables Nagle only on sockets that say TCP,
+    # and without that a response sent right after an event (roomUsers, then the ack)
+    # waits for the client's delayed ACK, some 40 ms (uvloop sets it either way).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(settings: Settings, app: ChatApp | None = None) -> None:
     """Bind, log where the server listens, serve until SIGINT/SIGTERM."""
     configure_logging(settings)
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((settings.host, settings.port))
-    sock.set_inheritable(True)
+    sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     server = build_server(settings, app)
     log.info(startup_line(settings, host, port))
