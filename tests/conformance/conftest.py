@@ -1,26 +1,36 @@
-"""The self-test's kill table, printed at the end of the run."""
+"""The self-test's kill table (test_selftest.py), printed at the end of the run."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-kills_key = pytest.StashKey[dict[str, tuple[bool, str]]]()
+
+@dataclass
+class KillLog:
+    kills: dict[str, tuple[bool, str]] = field(default_factory=dict)  # name -> (killed, detail)
+    runs: int = 0  # suite runs, the unbroken server's included
+    seconds: float = 0.0  # wall time of all the runs
 
 
-@pytest.fixture
-def kill_log(request: pytest.FixtureRequest) -> dict[str, tuple[bool, str]]:
-    """mutant name -> (killed, what killed it or why it survived)."""
-    return request.config.stash.setdefault(kills_key, {})
+kill_log_key = pytest.StashKey[KillLog]()
+
+
+@pytest.fixture(scope="session")
+def kill_log(pytestconfig: pytest.Config) -> KillLog:
+    return pytestconfig.stash.setdefault(kill_log_key, KillLog())
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    kills = config.stash.get(kills_key, {})
-    if not kills:
+    log = config.stash.get(kill_log_key, None)
+    if log is None or not log.kills:
         return
     terminalreporter.write_sep("=", "conformance self-test: mutants")
-    for name, (killed, detail) in sorted(kills.items()):
-        terminalreporter.write_line(f"{'killed ' if killed else 'SURVIVED'} {name:<38} {detail}")
-    count = sum(killed for killed, _ in kills.values())
-    terminalreporter.write_line(f"killed {count}/{len(kills)} mutants")
+    for name, (killed, detail) in sorted(log.kills.items()):
+        terminalreporter.write_line(f"{'killed  ' if killed else 'SURVIVED'} {name:<38} {detail}")
+    count = sum(killed for killed, _ in log.kills.values())
+    terminalreporter.write_line(
+        f"killed {count}/{len(log.kills)} mutants ({log.runs} suite runs in {log.seconds:.0f} s)"
+    )

@@ -31,9 +31,8 @@ import socketio
 
 from reference_server import app as app_module
 from reference_server import errors as errors_module
-from reference_server import events
+from reference_server import events, validation
 from reference_server import http as http_module
-from reference_server import validation
 from reference_server.app import ChatApp, create_app
 from reference_server.auth import Identity, TokenSource
 from reference_server.config import Settings
@@ -44,6 +43,8 @@ from reference_server.state import MemoryStore, Store
 
 Payload = dict[str, Any]
 Handler = Callable[[str, tuple[Any, ...]], Awaitable[Payload]]
+Decode = Callable[[str, str, datetime], Identity]
+Extract = Callable[[object, Mapping[str, Any]], tuple[TokenSource, str]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Mutant:
     environment: str  # the NODE_ENV it runs with
     mutate: Callable[[ChatApp], None]
     store: Callable[[], Store] | None = None  # a broken Store passed to create_app
+    # Not in the default self-test run (its time budget); SELFTEST_MUTANTS=all runs it.
+    extended: bool = False
 
 
 MUTANTS: dict[str, Mutant] = {}
@@ -65,13 +68,14 @@ def mutant(
     *requirements: str,
     environment: str = "development",
     store: Callable[[], Store] | None = None,
+    extended: bool = False,
 ) -> Callable[[Callable[[ChatApp], None]], Callable[[ChatApp], None]]:
     """Register `mutate(app)` as mutant `name`."""
 
     def register(mutate: Callable[[ChatApp], None]) -> Callable[[ChatApp], None]:
         if name in MUTANTS:
             raise ValueError(f"mutant {name} is registered twice")
-        MUTANTS[name] = Mutant(name, breaks, requirements, environment, mutate, store)
+        MUTANTS[name] = Mutant(name, breaks, requirements, environment, mutate, store, extended)
         return mutate
 
     return register
@@ -86,6 +90,14 @@ def build(name: str, settings: Settings) -> ChatApp:
 
 
 # -- injection helpers ---------------------------------------------------------------
+
+
+def original(module: ModuleType, name: str) -> Any:
+    """A module-level name about to be wrapped (the server imports some of them from other
+    modules, and the module that calls them is the one to patch)."""
+    if not hasattr(module, name):
+        raise AttributeError(f"{module.__name__} has no {name!r} to patch")
+    return getattr(module, name)
 
 
 def patch(module: ModuleType, name: str, value: object) -> None:
@@ -161,7 +173,7 @@ UNLIMITED = 10**9
     "AUTH-EXPIRED-TOKEN-REFUSED",
 )
 def _accept_expired(app: ChatApp) -> None:
-    decode = events.decode_token
+    decode: Decode = original(events, "decode_token")
 
     def lenient(token: str, secret: str, now: datetime) -> Identity:
         try:
@@ -181,7 +193,7 @@ def _accept_expired(app: ChatApp) -> None:
     "AUTH-UNVERIFIED-TOKEN-REFUSED",
 )
 def _accept_alg_none(app: ChatApp) -> None:
-    decode = events.decode_token
+    decode: Decode = original(events, "decode_token")
 
     def lenient(token: str, secret: str, now: datetime) -> Identity:
         try:
@@ -200,9 +212,10 @@ def _accept_alg_none(app: ChatApp) -> None:
     "auth-hs512-accepted",
     "a token signed with HS512 (another algorithm) is accepted",
     "AUTH-OTHER-ALGORITHM-REFUSED",
+    extended=True,
 )
 def _accept_hs512(app: ChatApp) -> None:
-    decode = events.decode_token
+    decode: Decode = original(events, "decode_token")
 
     def lenient(token: str, secret: str, now: datetime) -> Identity:
         try:
@@ -223,7 +236,7 @@ def _accept_hs512(app: ChatApp) -> None:
     "AUTH-HEADER-TOKEN",
 )
 def _ignore_header(app: ChatApp) -> None:
-    extract = events.extract_token
+    extract: Extract = original(events, "extract_token")
 
     def blind(auth: object, environ: Mapping[str, Any]) -> tuple[TokenSource, str]:
         return extract(auth, without(dict(environ), "HTTP_AUTHORIZATION"))
@@ -237,13 +250,14 @@ def _ignore_header(app: ChatApp) -> None:
     "AUTH-SOURCE-PRECEDENCE",
 )
 def _skip_bad_sources(app: ChatApp) -> None:
-    extract = events.extract_token
+    extract: Extract = original(events, "extract_token")
     secret = app.settings.jwt_secret.reveal()
 
     def forgiving(auth: object, environ: Mapping[str, Any]) -> tuple[TokenSource, str]:
         source, token = extract(auth, environ)
         try:
-            events.decode_token(token, secret, datetime.now(UTC))
+            decode: Decode = original(events, "decode_token")
+            decode(token, secret, datetime.now(UTC))
         except ApiError:
             later: tuple[object, Mapping[str, Any]] | None = {
                 TokenSource.AUTH: (None, environ),
@@ -277,6 +291,7 @@ def _rewrite_refusal(app: ChatApp, refusal: Callable[[Payload], tuple[Any, ...]]
     "auth-refusal-without-data",
     "a refused connection gets connect_error 'Unauthorized' with no error object (no 401)",
     "ERR-401-UNAUTHORIZED",
+    extended=True,
 )
 def _bare_refusal(app: ChatApp) -> None:
     _rewrite_refusal(app, lambda data: ("Unauthorized",))
@@ -297,6 +312,7 @@ def _incomplete_refusal(app: ChatApp) -> None:
     "a namespace other than /chat accepts the connection",
     "CONN-INVALID-NAMESPACE",
     environment="production",
+    extended=True,
 )
 def _accept_any_namespace(app: ChatApp) -> None:
     async def welcome(namespace: str, sid: str, environ: Any, auth: object) -> None:
@@ -369,6 +385,7 @@ def _heartbeat_without_timestamp(app: ChatApp) -> None:
     "response-emitted-besides-ack",
     "a response is also emitted as an event when the client asked for an ack",
     "EVT-RESPONSE-ACK",
+    extended=True,
 )
 def _emit_besides_ack(app: ChatApp) -> None:
     def wrap(handler: Handler) -> Handler:
@@ -401,6 +418,7 @@ def _no_room_users(app: ChatApp) -> None:
     "getRoomStats answers but never emits roomStats",
     "SRV-ROOM-STATS-RECIPIENTS",
     "SRV-ROOM-STATS-PAYLOAD",
+    extended=True,
 )
 def _no_room_stats(app: ChatApp) -> None:
     rewrite_sends(app, lambda e, p, s: None if e == ServerEvent.ROOM_STATS else (p, s))
@@ -517,6 +535,7 @@ class EveryOpenIsFirst(MemoryStore):
     "SRV-USER-ONLINE-RECIPIENTS",
     environment="production",
     store=EveryOpenIsFirst,
+    extended=True,
 )
 def _online_again(app: ChatApp) -> None:
     del app
@@ -551,6 +570,7 @@ class LeavingKeepsDelivery(MemoryStore):
     "a socket that left a room still receives its messages",
     "EVT-LEAVE-STOPS-DELIVERY",
     store=LeavingKeepsDelivery,
+    extended=True,
 )
 def _leave_keeps_delivery(app: ChatApp) -> None:
     del app
@@ -572,6 +592,7 @@ class TypingAlwaysChanges(MemoryStore):
     "a repeated typing: true is broadcast again",
     "EVT-TYPING-REPEAT-SILENT",
     store=TypingAlwaysChanges,
+    extended=True,
 )
 def _typing_repeat(app: ChatApp) -> None:
     del app
@@ -604,7 +625,9 @@ def _long_content(app: ChatApp) -> None:
     "EVT-SEND-VALIDATION-CONTENT-WHITESPACE",
 )
 def _blank_content(app: ChatApp) -> None:
-    parse = events.parse_send_message
+    parse: Callable[[tuple[Any, ...]], validation.SendMessage] = original(
+        events, "parse_send_message"
+    )
 
     def lenient(args: tuple[Any, ...]) -> validation.SendMessage:
         try:
@@ -767,6 +790,7 @@ class RestartingLimiter(RateLimiter):
     "window-restarts-on-each-event",
     "the window restarts at every counted event instead of at the first one",
     "RL-FIXED-WINDOW",
+    extended=True,
 )
 def _window_restarts(app: ChatApp) -> None:
     chat = app.chat
@@ -819,6 +843,7 @@ def _refused_counted(app: ChatApp) -> None:
     "error-event-not-emitted",
     "a failed event is answered on the ack only, never as the `error` event",
     "SRV-ERROR-EMITTED",
+    extended=True,
 )
 def _no_error_event(app: ChatApp) -> None:
     rewrite_sends(app, lambda e, p, s: None if e == ServerEvent.ERROR else (p, s))
@@ -869,6 +894,7 @@ def _leaky_500(app: ChatApp) -> None:
     "an event the API does not define gets no answer at all",
     "ERR-UNKNOWN-EVENT",
     environment="production",
+    extended=True,
 )
 def _ignore_unknown(app: ChatApp) -> None:
     async def silent(event: str, sid: str, *args: Any) -> None:
@@ -933,7 +959,10 @@ def _cors_any_origin(app: ChatApp) -> None:
                     for k, v in message.get("headers", [])
                     if k.lower() != b"access-control-allow-origin"
                 ]
-                message = {**message, "headers": [*headers, (b"access-control-allow-origin", origin)]}
+                message = {
+                    **message,
+                    "headers": [*headers, (b"access-control-allow-origin", origin)],
+                }
             await send(message)
 
         await asgi(scope, receive, send_allowing)
@@ -947,7 +976,7 @@ def _cors_any_origin(app: ChatApp) -> None:
     "HB-PING-INTERVAL",
 )
 def _slow_pings(app: ChatApp) -> None:
-    ping_forever = app_module.ping_forever
+    ping_forever = original(app_module, "ping_forever")
 
     def doubled(sio: Any, namespace: str, interval_ms: int, clock: Any) -> Any:
         return ping_forever(sio, namespace, interval_ms * 2, clock)
@@ -975,7 +1004,8 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args in (["--list"], []):
         for m in MUTANTS.values():
-            print(f"{m.name:<38} {m.environment:<12} {','.join(m.requirements):<40} {m.breaks}")
+            tier = "extended" if m.extended else "core"
+            print(f"{m.name:<38} {tier:<9} {m.environment:<12} {','.join(m.requirements):<40}")
         return 0 if args else 2
     name = args[0]
     if name not in MUTANTS:

@@ -27,6 +27,7 @@ import pytest
 
 from conformance.suite.conftest import MANAGED_ENV, MANAGED_FAULT_ROOM
 from reference_server.launcher import RunningServer, ServerStartError
+from tests.conformance.conftest import KillLog
 from tests.conformance.mutants import MUTANTS, Mutant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +43,21 @@ RUN_TIMEOUT_S = 150
 UNUSED_PLUGINS = ["-p", "no:locust", "-p", "no:anyio", "-p", "no:timeout"]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+
+
+def chosen_mutants() -> list[str]:
+    """SELFTEST_MUTANTS: `core` (default: the set that fits the ~3 minute budget), `all`,
+    or a comma-separated list of names."""
+    choice = os.environ.get("SELFTEST_MUTANTS", "core").strip()
+    if choice == "core":
+        return [name for name, m in MUTANTS.items() if not m.extended]
+    if choice == "all":
+        return list(MUTANTS)
+    names = [n.strip() for n in choice.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MUTANTS]
+    if unknown:
+        raise pytest.UsageError(f"SELFTEST_MUTANTS names unknown mutants: {unknown}")
+    return names
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,10 @@ def run_suite(
                 returncode, output = done.returncode, done.stdout + done.stderr
             except subprocess.TimeoutExpired as expired:
                 returncode = None
-                output = f"suite timed out after {RUN_TIMEOUT_S} s\n{expired.stdout or ''}"
+                partial = expired.stdout or ""
+                if isinstance(partial, bytes):
+                    partial = partial.decode(errors="replace")
+                output = f"suite timed out after {RUN_TIMEOUT_S} s\n{partial}"
             output += f"\n--- server log ---\n{server.log()[-3000:]}"
         verdicts: dict[str, str] = {}
         details: dict[str, list[str]] = {}
@@ -183,14 +202,17 @@ def _selected(session: pytest.Session, test: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def campaign(request: pytest.FixtureRequest) -> Iterator[Campaign]:
+def campaign(request: pytest.FixtureRequest, kill_log: KillLog) -> Iterator[Campaign]:
     names = _selected(request.session, "test_mutant_is_reported_under_its_requirement")
     environments = _selected(request.session, "test_the_unbroken_server_passes_everything")
+    started = time.monotonic()
     running = Campaign([MUTANTS[n] for n in names], environments)
     try:
         yield running
     finally:
         running.close()
+        kill_log.runs = len(running.runs)
+        kill_log.seconds = time.monotonic() - started
 
 
 @pytest.mark.parametrize("name", list(ENVIRONMENTS), ids=[f"reference-{e}" for e in ENVIRONMENTS])
@@ -207,16 +229,16 @@ def test_the_unbroken_server_passes_everything(campaign: Campaign, name: str) ->
     assert run.returncode == 0, f"suite exit code {run.returncode}:\n{run.tail()}"
 
 
-@pytest.mark.parametrize("name", list(MUTANTS))
+@pytest.mark.parametrize("name", chosen_mutants())
 def test_mutant_is_reported_under_its_requirement(
-    campaign: Campaign, name: str, kill_log: dict[str, tuple[bool, str]]
+    campaign: Campaign, name: str, kill_log: KillLog
 ) -> None:
     m = MUTANTS[name]
     run = campaign.result(name)
     not_failed = {rid: run.verdicts.get(rid, "absent") for rid in m.requirements}
     not_failed = {rid: verdict for rid, verdict in not_failed.items() if verdict != "FAIL"}
     killed = bool(run.verdicts) and not not_failed
-    kill_log[name] = (
+    kill_log.kills[name] = (
         killed,
         f"by {', '.join(run.failed())} ({run.seconds:.0f} s)"
         if killed
