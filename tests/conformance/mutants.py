@@ -602,6 +602,7 @@ def _typing_repeat(app: ChatApp) -> None:
     "typing-never-times-out",
     "typing never ends by itself after WS_TYPING_TIMEOUT",
     "EVT-TYPING-TIMEOUT",
+    extended=True,
 )
 def _typing_forever(app: ChatApp) -> None:
     app.chat.typing_timers.restart = lambda user_id, room_id: None  # type: ignore[method-assign]
@@ -722,6 +723,7 @@ def _prod_messages(app: ChatApp) -> None:
     "production allows 11 joins per window instead of 10",
     "RL-PROD-JOINS",
     environment="production",
+    extended=True,
 )
 def _prod_joins(app: ChatApp) -> None:
     limits(app, joins=11)
@@ -741,6 +743,7 @@ def _prod_typing(app: ChatApp) -> None:
     "dev-messages-59",
     "development refuses the 60th message of a window",
     "RL-DEV-MESSAGES",
+    extended=True,
 )
 def _dev_messages(app: ChatApp) -> None:
     limits(app, messages=59)
@@ -759,6 +762,7 @@ def _dev_joins(app: ChatApp) -> None:
     "dev-typing-121",
     "development allows 121 typing events per window instead of 120",
     "RL-DEV-TYPING",
+    extended=True,
 )
 def _dev_typing(app: ChatApp) -> None:
     limits(app, typing=121)
@@ -863,6 +867,7 @@ def _wrong_phrase(app: ChatApp) -> None:
     "sendMessage and typing for a room the socket has not joined are accepted",
     "EVT-SEND-MEMBERSHIP",
     "EVT-TYPING-MEMBERSHIP",
+    extended=True,
 )
 def _no_membership(app: ChatApp) -> None:
     app.chat._require_membership = lambda sid, room_id, action: None  # type: ignore[method-assign]
@@ -872,6 +877,7 @@ def _no_membership(app: ChatApp) -> None:
     "internal-error-leaks",
     "a 500 carries the exception's type and text",
     "ERR-500-NO-INTERNALS",
+    extended=True,
 )
 def _leaky_500(app: ChatApp) -> None:
     def wrap(handler: Handler) -> Handler:
@@ -1005,7 +1011,8 @@ def main(argv: list[str] | None = None) -> int:
     if args in (["--list"], []):
         for m in MUTANTS.values():
             tier = "extended" if m.extended else "core"
-            print(f"{m.name:<38} {tier:<9} {m.environment:<12} {','.join(m.requirements):<40}")
+            print(f"{m.name:<38} {tier:<9} {m.environment:<12} {','.join(m.requirements)}")
+            print(f"    breaks: {m.breaks}")
         return 0 if args else 2
     name = args[0]
     if name not in MUTANTS:

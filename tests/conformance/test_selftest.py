@@ -78,14 +78,14 @@ class SuiteRun:
         return self.output[-limit:]
 
 
-def schemathesis_requirements() -> set[str]:
-    """Requirement ids named by suite modules that use schemathesis: selecting one of them
-    needs the schemathesis and hypothesis pytest plugins, which otherwise only cost
-    start-up time."""
+def plugin_requirements() -> set[str]:
+    """Requirement ids named by suite modules that import schemathesis or hypothesis as
+    libraries: selecting one of them needs those pytest plugins, which otherwise only cost
+    start-up time (the suite runs schemathesis as a command)."""
     ids: set[str] = set()
     for module in SUITE.glob("test_*.py"):
         text = module.read_text("utf-8")
-        if "schemathesis" in text:
+        if re.search(r"^\s*(?:import|from)\s+(?:schemathesis|hypothesis)\b", text, re.M):
             ids.update(re.findall(r"\"([A-Z]+(?:-[A-Z0-9]+)+)\"", text))
     return ids
 
@@ -131,8 +131,9 @@ def run_suite(
             ]
             if only is not None:
                 argv.append(f"--only={','.join(only)}")
-                if not set(only) & schemathesis_requirements():
-                    argv += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
+            needs = plugin_requirements()
+            if not (needs and (only is None or set(only) & needs)):
+                argv += ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
             try:
                 done = subprocess.run(
                     argv,
