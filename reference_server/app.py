@@ -60,9 +60,11 @@ class ChatApp:
         if self.sio.eio.sockets:  # engineio's disconnect() fails when there are none
             # Each engineio close waits until its socket's queue is drained; a socket whose
             # client is leaving at this very moment has no writer left to drain it, and the
-            # wait would hold the shutdown forever.
+            # wait would hold the shutdown forever. (asyncio.timeout, not wait_for: on 3.11
+            # wait_for starts a task, and the last socket may go before it runs.)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.sio.eio.disconnect(), _CLOSE_WAIT_S)
+                async with asyncio.timeout(_CLOSE_WAIT_S):
+                    await self.sio.eio.disconnect()
 
     async def _start(self) -> None:
         if self.settings.enable_heartbeat:
