@@ -34,7 +34,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from chatrooms_fixtures.tokens import mint  # imported here: a first import stalls the hub
-from chatrooms_load.client import ChatConnection, ConnectFailed, Response
+from chatrooms_load.client import ChatConnection, ConnectFailed, ReadStats, Response
 from chatrooms_load.latency import Histogram, decode_probe, encode_probe
 from chatrooms_load.options import add_options
 from chatrooms_load.ratelimits import DEVELOPMENT, RateLimits
@@ -72,6 +72,8 @@ class Run:
         self.lag: dict[int, Histogram] = {}  # second -> hub lag samples (ms)
         self.worker_cpu: dict[str, dict[str, Any]] = {}  # master: latest per worker
         self.monitor: gevent.Greenlet | None = None
+        self.read_stats = ReadStats()
+        self.reads_at_steady = (0, 0)
         self.scenario = "chat"
 
     @property
@@ -131,9 +133,12 @@ class Run:
                 last_cpu, last_second = cpu, second
 
     def cpu_wire(self) -> dict[str, Any]:
+        start_reads, start_merged = self.reads_at_steady
         return {
             "cpu": {str(k): v[0] for k, v in self.cpu_seconds.items()},
             "lag": {str(k): h.to_wire() for k, h in self.lag.items()},
+            "reads": self.read_stats.reads - start_reads,
+            "merged": self.read_stats.merged - start_merged,
         }
 
     def cpu_report(self, process: str, wire: dict[str, Any]) -> CpuReport | None:
@@ -149,7 +154,12 @@ class Run:
             if str(s) in wire["lag"]:
                 lag.merge(Histogram.from_wire(wire["lag"][str(s)]))
         return CpuReport(
-            process, sum(cpu[s] for s in seconds), float(len(seconds)), lag.percentile(0.99)
+            process,
+            sum(cpu[s] for s in seconds),
+            float(len(seconds)),
+            lag.percentile(0.99),
+            int(wire.get("reads", 0)),
+            int(wire.get("merged", 0)),
         )
 
 
@@ -188,6 +198,7 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 def _on_spawning_complete(user_count: int, **_: Any) -> None:
     # The steady part starts at the first whole second after every user is running.
     RUN.steady_from = int(time.time()) + 1
+    RUN.reads_at_steady = (RUN.read_stats.reads, RUN.read_stats.merged)
 
 
 @events.test_stop.add_listener
@@ -310,6 +321,7 @@ class ChatUser(User):
                 on_event=self._on_event,
                 on_close=self._on_close,
                 kernel_timestamps=getattr(options, "rx_timestamps", "kernel") == "kernel",
+                read_stats=RUN.read_stats,
             )
             conn.connect()
         except (ConnectFailed, ChatError, OSError, ValueError) as error:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import socket
 import ssl
 import struct
+import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -75,6 +76,19 @@ RESPONSE_EVENTS = {
 
 EventHandler = Callable[[str, Any, float], None]
 CloseHandler = Callable[[str], None]
+
+
+class ReadStats:
+    """Counts shared by a process's connections: reads, and reads whose kernel timestamp
+    equals the previous read's on the same connection. The kernel merges data that
+    arrives while older data waits unread and stamps the merge with the newest arrival,
+    so a high share means the generator read late and dated some messages late."""
+
+    __slots__ = ("reads", "merged")
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.merged = 0
 
 
 class ConnectFailed(Exception):
@@ -136,14 +150,20 @@ class ChatConnection:
         on_close: CloseHandler | None = None,
         kernel_timestamps: bool = True,
         request_timeout_s: float = 10.0,
+        read_stats: ReadStats | None = None,
     ) -> None:
         self.endpoint = Endpoint.from_url(url)
         self.namespace = namespace
         self.token = token
         self.on_event = on_event or (lambda name, data, at: None)
         self.on_close = on_close or (lambda reason: None)
-        self.kernel_timestamps = kernel_timestamps and not self.endpoint.tls
+        # SO_TIMESTAMPNS is Linux's; TLS sockets have no recvmsg(). Elsewhere: user time.
+        self.kernel_timestamps = (
+            kernel_timestamps and not self.endpoint.tls and sys.platform.startswith("linux")
+        )
         self.request_timeout_s = request_timeout_s
+        self.read_stats = read_stats or ReadStats()
+        self._last_stamp = 0.0
         self.connected = False
         self.closing = False
         self._sock: socket.socket | None = None
@@ -321,11 +341,20 @@ class ChatConnection:
         sock = self._sock
         assert sock is not None
         if self.kernel_timestamps:
-            data, ancillary, _, _ = sock.recvmsg(_RECV_SIZE, _ANCILLARY)
+            # One frame per read: the kernel stamps a read with the arrival of the last
+            # segment it takes, so a bigger read would date earlier messages later.
+            size = min(max(self._frames.wanted(), 1), _RECV_SIZE)
+            data, ancillary, _, _ = sock.recvmsg(size, _ANCILLARY)
             for level, kind, raw in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     seconds, nanos = _TIMESPEC.unpack_from(raw)
-                    return data, seconds + nanos * 1e-9
+                    stamp = seconds + nanos * 1e-9
+                    stats = self.read_stats
+                    stats.reads += 1
+                    if stamp == self._last_stamp:
+                        stats.merged += 1
+                    self._last_stamp = stamp
+                    return data, stamp
             return data, time.time()
         return sock.recv(_RECV_SIZE), time.time()
 

@@ -73,6 +73,30 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragment_opcode = 0
         self._max = max_message
+        self._last_frame = 4096
+
+    def wanted(self) -> int:
+        """How many bytes to read next to end exactly at a frame boundary: the rest of
+        the frame under way, or at a boundary the size of the last frame (frames of one
+        kind tend to be alike). The reader asks for no more, so a read rarely takes in a
+        later message whose arrival time would stamp this one (kernel timestamps)."""
+        buf = self._buffer
+        have = len(buf)
+        if have < 2:
+            return self._last_frame - have if have else self._last_frame
+        length = buf[1] & 0x7F
+        head = 2
+        if length == 126:
+            if have < 4:
+                return 2
+            length, head = int.from_bytes(buf[2:4], "big"), 4
+        elif length == 127:
+            if have < 10:
+                return 8
+            length, head = int.from_bytes(buf[2:10], "big"), 10
+        if buf[1] & 0x80:
+            head += 4
+        return max(head + length - have, 1)
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buf = self._buffer
@@ -102,6 +126,7 @@ class FrameReader:
                 head += 4
             if end - pos < head + length:
                 break
+            self._last_frame = head + length
             payload = bytes(buf[pos + head : pos + head + length])
             if masked:  # servers must not mask (RFC 6455 5.1), but read it if one does
                 payload = apply_mask(payload, bytes(buf[pos + head - 4 : pos + head]))

@@ -19,6 +19,10 @@ SATURATED_CPU_SHARE = 0.90
 # the latencies; past this p99 they no longer agree with an independent observer. With
 # kernel timestamps the lag only delays sends, which the CPU share already tells.
 SATURATED_LAG_MS = 5.0
+# With kernel timestamps: data that arrives while older data on the same connection is
+# still unread is merged by the kernel under the newest arrival time, so the older
+# message is dated late. Past this share of such reads the latencies lean high.
+SATURATED_MERGED_SHARE = 0.05
 
 
 @dataclass
@@ -106,6 +110,12 @@ class CpuReport:
     cpu_s: float
     wall_s: float
     lag_p99_ms: float | None
+    reads: int = 0  # socket reads with a kernel timestamp
+    merged_reads: int = 0  # ... stamped like the read before on the same connection
+
+    @property
+    def merged_share(self) -> float:
+        return self.merged_reads / self.reads if self.reads else 0.0
 
     @property
     def share(self) -> float:
@@ -119,6 +129,10 @@ class CpuReport:
         lag = self.lag_p99_ms
         if user_timestamps and lag is not None and lag >= SATURATED_LAG_MS:
             reasons.append(f"hub lag p99 {lag:.1f} ms with user-space receive timestamps")
+        if self.merged_share >= SATURATED_MERGED_SHARE:
+            reasons.append(
+                f"{self.merged_share:.0%} of reads came too late for their own kernel timestamp"
+            )
         return f"{self.process}: " + ", ".join(reasons) if reasons else None
 
 
@@ -213,15 +227,20 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
+def _cpu(report: CpuReport) -> str:
+    details = []
+    if report.lag_p99_ms is not None:
+        details.append(f"hub lag p99 {report.lag_p99_ms:.1f} ms")
+    if report.reads:
+        details.append(f"late reads {report.merged_share:.1%}")
+    return f"{report.process} {report.share:.0%}" + (f" ({', '.join(details)})" if details else "")
+
+
 def format_summary(summary: Summary) -> str:
     """The block printed at the end of a run."""
     s = summary
     errors = ", ".join(f"{code}: {n}" for code, n in s.errors_by_code.items()) or "none"
-    cpu = ", ".join(
-        f"{c.process} {c.share:.0%}"
-        + ("" if c.lag_p99_ms is None else f" (hub lag p99 {c.lag_p99_ms:.1f} ms)")
-        for c in s.cpu
-    )
+    cpu = ", ".join(_cpu(c) for c in s.cpu)
     lines = [
         f"=== chatrooms-load summary: {s.scenario} ===",
         f"deliveries/s      {s.deliveries_per_s:.1f} (steady {s.steady_s:.0f} s; peak "
