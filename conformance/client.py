@@ -120,6 +120,7 @@ class ChatClient:
         self.sio.on("connect_error", self._connect_error, namespace=namespace)
         self.sio.on("disconnect", self._disconnected, namespace=namespace)
         self._refusal: Any = None
+        self._refused = asyncio.Event()
         self.disconnected = asyncio.Event()
 
     # -- connection ------------------------------------------------------------
@@ -146,8 +147,8 @@ class ChatClient:
 
             url = f"{url}/?token={quote(token, safe='')}"
         self._transcript.add(self.name, "->", f"connect ({via}, {transport})")
-        try:
-            await self.sio.connect(
+        connecting = asyncio.ensure_future(
+            self.sio.connect(
                 url,
                 namespaces=[self.namespace],
                 auth=auth,
@@ -155,24 +156,47 @@ class ChatClient:
                 transports=[transport],
                 wait_timeout=self.timeout_ms / 1000,
             )
-        except socketio.exceptions.ConnectionError as error:
-            self._transcript.add(self.name, "<-", f"refused: {error} {show(self._refusal)}")
-            raise Refused(str(error), self._refusal) from None
+        )
+        if transport == "polling":
+            # On a refusal python-socketio disconnects and, over polling, waits for the
+            # server's pending long-poll; stop waiting once the refusal has arrived.
+            refused = asyncio.ensure_future(self._refused.wait())
+            await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+            refused.cancel()
+            if not connecting.done():
+                await self._abandon_polling(connecting)
+        try:
+            await connecting
+        except (socketio.exceptions.ConnectionError, asyncio.CancelledError) as error:
+            reason = str(error) or "refused"
+            self._transcript.add(self.name, "<-", f"refused: {reason} {show(self._refusal)}")
+            raise Refused(reason, self._refusal) from None
         self._transcript.add(self.name, "<-", f"connected as {self.user_id}")
 
     async def disconnect(self) -> None:
         if not self.sio.connected:
             return
         self._transcript.add(self.name, "->", "disconnect")
+        if self.sio.transport() != "polling":
+            await self.sio.disconnect()
+            return
+        await self._abandon_polling(asyncio.ensure_future(self.sio.disconnect()))
+
+    async def _abandon_polling(self, closing: asyncio.Future[Any]) -> None:
+        """Let `closing` post its DISCONNECT/CLOSE packets, then stop it from waiting on
+        the pending long-poll (python-engineio's client waits for it; browsers do not)."""
+        eio = self.sio.eio
+        for _ in range(100):
+            if eio.state != "connected" or closing.done():
+                break
+            await asyncio.sleep(0.01)
         try:
-            # Over polling, python-engineio waits for the pending long-poll to end (up to
-            # the ping interval); the DISCONNECT packet has gone out by then, so stop
-            # waiting instead, as browser clients do.
-            await asyncio.wait_for(self.sio.disconnect(), timeout=1.0)
+            await asyncio.wait_for(eio.queue.join(), timeout=self.timeout_ms / 1000)
         except TimeoutError:
-            for task in (self.sio.eio.read_loop_task, self.sio.eio.write_loop_task):
-                if task is not None:
-                    task.cancel()
+            pass
+        for task in (eio.read_loop_task, closing):
+            if task is not None and not task.done():
+                task.cancel()
 
     @property
     def connected(self) -> bool:
@@ -293,6 +317,7 @@ class ChatClient:
 
     async def _connect_error(self, data: Any = None, *rest: Any) -> None:
         self._refusal = data
+        self._refused.set()
 
     async def _disconnected(self, reason: Any = None) -> None:
         self._transcript.add(self.name, "<-", f"disconnected ({reason})")

@@ -128,7 +128,12 @@ class Clients:
         return f"cf-{name}-{self.tag}", f"{name}-{self.tag}"
 
     def client(
-        self, name: str, user_id: str | None = None, username: str | None = None
+        self,
+        name: str,
+        user_id: str | None = None,
+        username: str | None = None,
+        *,
+        namespace: str | None = None,
     ) -> ChatClient:
         default_id, default_name = self.user(name)
         user_id = user_id or default_id
@@ -140,7 +145,7 @@ class Clients:
             name,
             user_id,
             username,
-            self.target.namespace,
+            namespace or self.target.namespace,
             self.transcript,
             self.http,
             self.target.timeout_ms,

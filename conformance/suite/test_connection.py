@@ -91,8 +91,8 @@ async def test_both_socket_io_transports_are_served(
 async def test_a_namespace_other_than_the_configured_one_is_refused(
     chat: Clients, target: Target
 ) -> None:
-    intruder = chat.client("intruder")
-    intruder.namespace = "/not-" + target.namespace.strip("/") + "-" + chat.tag
+    other = "/not-" + target.namespace.strip("/") + "-" + chat.tag
+    intruder = chat.client("intruder", namespace=other)
     outcome, data = await attempt(intruder, target, target.token(intruder.user_id, "x"), "auth")
     expect.that(
         "CONN-INVALID-NAMESPACE",
