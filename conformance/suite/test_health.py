@@ -120,6 +120,7 @@ class Script:
         self.base = base
         self.settle_ms = settle_ms
         self.last = base
+        self.first_read_at = 0.0  # when the last step's figures were first read
 
     async def after(
         self,
@@ -150,8 +151,10 @@ class Script:
             return found
 
         deadline = time.monotonic() + self.settle_ms / 1000
+        self.first_read_at = 0.0
         while True:
             snap = await snapshot(self.target)
+            self.first_read_at = self.first_read_at or time.monotonic()
             found = problems(snap)
             if not found or time.monotonic() >= deadline:
                 break
@@ -509,23 +512,28 @@ async def test_total_typing_users_counts_user_room_pairs(
 
             return check
 
-        await run.after(
-            "alice types in two rooms, bob in one of them",
-            {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 3)},
-            typing(2, 1),
-        )
-        await alice.request("typing", {"roomId": first, "isTyping": False})
-        await run.after(
-            "alice stops typing in the first room",
-            {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 2)},
-            typing(1, 1),
-        )
-        elapsed_ms = (time.monotonic() - started) * 1000
-        if elapsed_ms > settings.typing_timeout_ms / 2:
-            raise expect.Inconclusive(
-                f"the script took {elapsed_ms:.0f} ms, near the {settings.typing_timeout_ms} ms "
-                "typing timeout"
+        try:
+            await run.after(
+                "alice types in two rooms, bob in one of them",
+                {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 3)},
+                typing(2, 1),
             )
+            await alice.request("typing", {"roomId": first, "isTyping": False})
+            await run.after(
+                "alice stops typing in the first room",
+                {"totalTypingUsers": ("HEALTH-TOTAL-TYPING-USERS", 2)},
+                typing(1, 1),
+            )
+        except ConformanceFailure:
+            # Typing ends by itself after the timeout (D18): figures first read late prove
+            # nothing.
+            elapsed_ms = (run.first_read_at - started) * 1000
+            if elapsed_ms > settings.typing_timeout_ms / 2:
+                raise expect.Inconclusive(
+                    f"the script took {elapsed_ms:.0f} ms, near the "
+                    f"{settings.typing_timeout_ms} ms typing timeout"
+                ) from None
+            raise
 
     await twice(script)
 
