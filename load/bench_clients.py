@@ -54,7 +54,7 @@ def child(variant: str, url: str, receivers: int, rate: float, seconds: float) -
         import websocket._abnf
 
         if variant in ("socketio-sync-no-utf8", "socketio-sync-neither"):
-            websocket._abnf.validate_utf8 = lambda data: True  # type: ignore[attr-defined]
+            websocket._abnf.validate_utf8 = lambda utfbytes: True  # type: ignore[attr-defined]
         if variant in ("socketio-sync-no-thread", "socketio-sync-neither"):
             trigger = engineio.client.Client._trigger_event
 
@@ -62,7 +62,7 @@ def child(variant: str, url: str, receivers: int, rate: float, seconds: float) -
                 kwargs["run_async"] = False
                 return trigger(self, event, *args, **kwargs)
 
-            engineio.client.Client._trigger_event = in_place  # type: ignore[method-assign]
+            engineio.client.Client._trigger_event = in_place
         for i in range(receivers):
             client = socketio.Client(reconnection=False)
             client.on(

@@ -34,7 +34,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from chatrooms_fixtures.tokens import mint  # imported here: a first import stalls the hub
-from chatrooms_load.client import ChatConnection, ConnectFailed, ReadStats, Response
+from chatrooms_load.client import ChatConnection, ConnectFailed, Response
 from chatrooms_load.latency import Histogram, decode_probe, encode_probe
 from chatrooms_load.options import add_options
 from chatrooms_load.ratelimits import DEVELOPMENT, RateLimits
@@ -42,6 +42,11 @@ from chatrooms_load.summary import CpuReport, Tally, format_summary, summarize
 from chatrooms_load.thresholds import Thresholds, check, format_breaches
 
 log = logging.getLogger("chatrooms_load")
+
+# Messages sent this far apart arrived this far apart; read under one kernel timestamp,
+# the older was dated late by about as much (see ChatUser._on_event). The self-check's
+# tolerance: lateness below it does not count.
+LATE_GAP_S = 0.005
 
 _HTTP_PHRASES = {
     400: "Bad Request",
@@ -72,8 +77,6 @@ class Run:
         self.lag: dict[int, Histogram] = {}  # second -> hub lag samples (ms)
         self.worker_cpu: dict[str, dict[str, Any]] = {}  # master: latest per worker
         self.monitor: gevent.Greenlet | None = None
-        self.read_stats = ReadStats()
-        self.reads_at_steady = (0, 0)
         self.scenario = "chat"
 
     @property
@@ -133,12 +136,9 @@ class Run:
                 last_cpu, last_second = cpu, second
 
     def cpu_wire(self) -> dict[str, Any]:
-        start_reads, start_merged = self.reads_at_steady
         return {
             "cpu": {str(k): v[0] for k, v in self.cpu_seconds.items()},
             "lag": {str(k): h.to_wire() for k, h in self.lag.items()},
-            "reads": self.read_stats.reads - start_reads,
-            "merged": self.read_stats.merged - start_merged,
         }
 
     def cpu_report(self, process: str, wire: dict[str, Any]) -> CpuReport | None:
@@ -158,8 +158,6 @@ class Run:
             sum(cpu[s] for s in seconds),
             float(len(seconds)),
             lag.percentile(0.99),
-            int(wire.get("reads", 0)),
-            int(wire.get("merged", 0)),
         )
 
 
@@ -198,7 +196,6 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
 def _on_spawning_complete(user_count: int, **_: Any) -> None:
     # The steady part starts at the first whole second after every user is running.
     RUN.steady_from = int(time.time()) + 1
-    RUN.reads_at_steady = (RUN.read_stats.reads, RUN.read_stats.merged)
 
 
 @events.test_stop.add_listener
@@ -280,6 +277,7 @@ class ChatUser(User):
         self.seq = 0
         self._fire = environment.events.request.fire
         self._next_at = 0.0
+        self._last_received = self._last_sent = 0.0
 
     # -- options -------------------------------------------------------------------
 
@@ -321,7 +319,6 @@ class ChatUser(User):
                 on_event=self._on_event,
                 on_close=self._on_close,
                 kernel_timestamps=getattr(options, "rx_timestamps", "kernel") == "kernel",
-                read_stats=RUN.read_stats,
             )
             conn.connect()
         except (ConnectFailed, ChatError, OSError, ValueError) as error:
@@ -468,6 +465,12 @@ class ChatUser(User):
             return
         own = probe.sender == self.user_id
         latency = (received_at - probe.sent_at) * 1000
+        if received_at == self._last_received and probe.sent_at - self._last_sent > LATE_GAP_S:
+            # Two messages sent apart arrived under one kernel timestamp: the kernel merged
+            # the newer into the older while that one waited unread, and stamped both
+            # with the newer's arrival. The older was dated late: the generator fell behind.
+            RUN.tally.late_deliveries += 1
+        self._last_received, self._last_sent = received_at, probe.sent_at
         timed = own or getattr(RUN.options, "fanout_clock", "wall") == "wall"
         RUN.tally.deliveries += 1
         RUN.tally.timeline.delivery(received_at, latency if timed else None)

@@ -78,19 +78,6 @@ EventHandler = Callable[[str, Any, float], None]
 CloseHandler = Callable[[str], None]
 
 
-class ReadStats:
-    """Counts shared by a process's connections: reads, and reads whose kernel timestamp
-    equals the previous read's on the same connection. The kernel merges data that
-    arrives while older data waits unread and stamps the merge with the newest arrival,
-    so a high share means the generator read late and dated some messages late."""
-
-    __slots__ = ("reads", "merged")
-
-    def __init__(self) -> None:
-        self.reads = 0
-        self.merged = 0
-
-
 class ConnectFailed(Exception):
     """The connection could not be made; `status` is the API status code when the server
     refused with one (D4: 401), else None."""
@@ -150,7 +137,6 @@ class ChatConnection:
         on_close: CloseHandler | None = None,
         kernel_timestamps: bool = True,
         request_timeout_s: float = 10.0,
-        read_stats: ReadStats | None = None,
     ) -> None:
         self.endpoint = Endpoint.from_url(url)
         self.namespace = namespace
@@ -162,8 +148,6 @@ class ChatConnection:
             kernel_timestamps and not self.endpoint.tls and sys.platform.startswith("linux")
         )
         self.request_timeout_s = request_timeout_s
-        self.read_stats = read_stats or ReadStats()
-        self._last_stamp = 0.0
         self.connected = False
         self.closing = False
         self._sock: socket.socket | None = None
@@ -348,13 +332,7 @@ class ChatConnection:
             for level, kind, raw in ancillary:
                 if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS:
                     seconds, nanos = _TIMESPEC.unpack_from(raw)
-                    stamp = seconds + nanos * 1e-9
-                    stats = self.read_stats
-                    stats.reads += 1
-                    if stamp == self._last_stamp:
-                        stats.merged += 1
-                    self._last_stamp = stamp
-                    return data, stamp
+                    return data, seconds + nanos * 1e-9
             return data, time.time()
         return sock.recv(_RECV_SIZE), time.time()
 

@@ -98,3 +98,16 @@ def test_tally_survives_the_trip_from_worker_to_master() -> None:
     assert master.events == {"userJoined": 3}
     assert master.fanout.total == 820
     assert worker.deliveries == 0
+
+
+def test_deliveries_dated_late_saturate_and_say_whether_the_cpu_was_elsewhere() -> None:
+    tally = _tally()
+    tally.late_deliveries = 10  # of 820 timed deliveries: 1.2 %
+    idle = CpuReport("local", cpu_s=3.7, wall_s=10, lag_p99_ms=269.0)
+    summary = summarize("fan-out", tally, [idle], steady_from=None, steady_to=None)
+    assert summary.saturation == [
+        "1.2% of deliveries were read after a message sent over 5 ms later had arrived, "
+        "so the kernel dated them late while the generator had CPU to spare (a busy machine?)"
+    ]
+    tally.late_deliveries = 5
+    assert summarize("fan-out", tally, [idle], steady_from=None, steady_to=None).saturation == []

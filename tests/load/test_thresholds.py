@@ -28,6 +28,7 @@ RUN = Summary(
     errors_by_code={"429": 20},
     expected_429=0,
     over_limit=0,
+    late_deliveries=0,
     disconnects=0,
     client_disconnects=50,
     events={},
