@@ -705,6 +705,50 @@ def _double_escaped(app: ChatApp) -> None:
     _map_content(app, validation.escape_html)
 
 
+@mutant(
+    "content-trimmed",
+    "whitespace around a message's content is stripped before delivery",
+    "EVT-SEND-CONTENT-NOT-TRIMMED",
+    extended=True,
+)
+def _trimmed_content(app: ChatApp) -> None:
+    _map_content(app, str.strip)
+
+
+@mutant(
+    "second-argument-accepted",
+    "an event sent with a second argument is handled with the first, not refused with 400",
+    "EVT-PAYLOAD-SINGLE-ARGUMENT",
+    extended=True,
+)
+def _extra_arguments(app: ChatApp) -> None:
+    payload = original(validation, "_payload")
+
+    def first_only(args: tuple[Any, ...]) -> dict[str, Any]:
+        checked: dict[str, Any] = payload(args[:1])
+        return checked
+
+    patch(validation, "_payload", first_only)
+
+
+@mutant(
+    "heartbeat-payload-refused",
+    "a heartbeat that carries a payload is refused with 400 instead of answered",
+    "EVT-HEARTBEAT-PAYLOAD-IGNORED",
+    extended=True,
+)
+def _strict_heartbeat(app: ChatApp) -> None:
+    def wrap(handler: Handler) -> Handler:
+        async def strict(sid: str, args: tuple[Any, ...]) -> Payload:
+            if args:
+                raise ApiError(400, "heartbeat takes no payload")
+            return await handler(sid, args)
+
+        return strict
+
+    replace_handler(app, "heartbeat", wrap)
+
+
 # -- rate limits (D21, D22) ------------------------------------------------------------
 
 
@@ -935,10 +979,10 @@ def _sockets_as_users(app: ChatApp) -> None:
     "RL-WINDOW-REPORTED",
 )
 def _wrong_window(app: ChatApp) -> None:
-    health = http_module.health
+    health = original(http_module, "health")
 
     def misreported(*args: Any) -> dict[str, Any]:
-        body = health(*args)
+        body: dict[str, Any] = health(*args)
         return {**body, "rateLimits": {**body["rateLimits"], "windowMs": 60_000}}
 
     patch(http_module, "health", misreported)
@@ -974,6 +1018,53 @@ def _cors_any_origin(app: ChatApp) -> None:
         await asgi(scope, receive, send_allowing)
 
     app._asgi = permissive
+
+
+@mutant(
+    "cors-any-origin-on-handshake",
+    "a Socket.IO handshake from any Origin is accepted",
+    "SEC-CORS-HANDSHAKE-REFUSED",
+    extended=True,
+)
+def _cors_any_handshake(app: ChatApp) -> None:
+    eio = app.sio.eio
+    if not hasattr(eio, "cors_allowed_origins"):
+        raise AttributeError("engineio server has no cors_allowed_origins to widen")
+    eio.cors_allowed_origins = "*"
+
+
+class UsersAsSockets(MemoryStore):
+    """connected_sockets counts users."""
+
+    def connected_sockets(self) -> int:
+        return self.connected_users()
+
+
+@mutant(
+    "stats-current-counts-users",
+    "stats' connections.current counts distinct users, not sockets",
+    "STATS-CONNECTIONS-CURRENT",
+    store=UsersAsSockets,
+    extended=True,
+)
+def _users_as_sockets(app: ChatApp) -> None:
+    del app
+
+
+@mutant(
+    "development-without-detailed-logging",
+    "development reports features.detailedLogging false",
+    "CFG-DEBUG-MODE",
+    extended=True,
+)
+def _no_detailed_logging(app: ChatApp) -> None:
+    health = original(http_module, "health")
+
+    def misreported(*args: Any) -> dict[str, Any]:
+        body: dict[str, Any] = health(*args)
+        return {**body, "features": {**body["features"], "detailedLogging": False}}
+
+    patch(http_module, "health", misreported)
 
 
 @mutant(
