@@ -9,7 +9,8 @@ ASGI app, or a module-level name patched in the mutant's own process.
 `python -m tests.conformance.mutants NAME` serves mutant NAME the way `python -m
 reference_server` serves the real thing (Settings.from_env(os.environ), HOST and PORT
 included), so reference_server.launcher.RunningServer can start it on a free port.
-`python -m tests.conformance.mutants --list` prints the registry.
+`python -m tests.conformance.mutants --list` prints the registry; `--check` builds every
+mutant once, to show that each still applies to the server's code.
 """
 
 from __future__ import annotations
@@ -1097,8 +1098,25 @@ def _no_pings(app: ChatApp) -> None:
 # -- command line --------------------------------------------------------------------------
 
 
+def check_all() -> list[str]:
+    """Build every mutant (in this throwaway process: the patches pile up) and say which
+    ones no longer apply to the server's code."""
+    problems = []
+    settings = Settings.from_env({"JWT_SECRET": "mutant-check-secret-of-32-bytes-or-more"})
+    for name in MUTANTS:
+        try:
+            build(name, settings)
+        except Exception as error:  # noqa: BLE001 - report every broken mutant at once
+            problems.append(f"{name}: {type(error).__name__}: {error}")
+    return problems
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if args == ["--check"]:
+        problems = check_all()
+        print("\n".join(problems) or f"all {len(MUTANTS)} mutants build")
+        return 1 if problems else 0
     if args in (["--list"], []):
         for m in MUTANTS.values():
             tier = "extended" if m.extended else "core"

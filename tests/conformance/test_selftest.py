@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.catalogue import load_catalogue
 from conformance.suite.conftest import MANAGED_ENV, MANAGED_FAULT_ROOM
 from reference_server.launcher import RunningServer, ServerStartError
 from tests.conformance.conftest import KillLog
@@ -214,6 +215,18 @@ def campaign(request: pytest.FixtureRequest, kill_log: KillLog) -> Iterator[Camp
         running.close()
         kill_log.runs = len(running.runs)
         kill_log.seconds = time.monotonic() - started
+
+
+def test_every_mutant_applies_and_names_catalogue_requirements() -> None:
+    catalogue = load_catalogue()
+    unknown = {m.name: r for m in MUTANTS.values() for r in m.requirements if r not in catalogue}
+    assert not unknown, f"mutants name requirements missing from the catalogue: {unknown}"
+    assert {m.environment for m in MUTANTS.values()} <= set(ENVIRONMENTS)
+    # Built in a child process: the mutations patch modules, never this process's.
+    done = subprocess.run(
+        mutant_command("--check"), cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", list(ENVIRONMENTS), ids=[f"reference-{e}" for e in ENVIRONMENTS])
