@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -110,12 +109,13 @@ def run_both_environments(args: argparse.Namespace) -> int:
                 ]
             ),
         ]
+        progress = out.with_suffix(".progress")
         with out.open("wb") as sink:
             process = subprocess.Popen(
                 argv,
                 stdout=sink,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "CONFORMANCE_PROGRESS_FILE": str(progress)},
             )
         runs[environment] = (process, out, report)
     print(
@@ -172,8 +172,9 @@ def _wait_with_progress(
             last = time.monotonic()
             states = []
             for environment, (process, out, _) in runs.items():
-                found = re.findall(r"\[\s*(\d+)%\]", out.read_text(errors="replace"))
-                done = "done" if process.poll() is not None else f"{found[-1] if found else 0}%"
+                progress = out.with_suffix(".progress")
+                counted = progress.read_text() if progress.exists() else "starting"
+                done = "done" if process.poll() is not None else f"{counted} checks"
                 states.append(f"{environment} {done}")
             print(
                 f"conformance: {int(time.monotonic() - started)} s: {', '.join(states)}", flush=True

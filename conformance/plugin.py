@@ -342,6 +342,23 @@ def _short_error(excinfo: pytest.ExceptionInfo[BaseException] | None) -> str:
     return text if len(text) < 600 else text[:597] + "..."
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # For `python -m conformance`, which runs both environments in the background and
+    # shows their progress: "done/total" in the file CONFORMANCE_PROGRESS_FILE names.
+    path = os.environ.get("CONFORMANCE_PROGRESS_FILE")
+    if path and report.when == "teardown":
+        _progress[0] += 1
+        Path(path).write_text(f"{_progress[0]}/{_progress[1]}")
+
+
+_progress = [0, 0]  # tests finished, tests selected
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _progress[1] = len(session.items)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     if not config.stash.get(active_key, False):
         return

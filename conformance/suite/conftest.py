@@ -30,8 +30,13 @@ MANAGED_ENV = {
 }
 
 
-# Settings that differ between the two managed runs (none yet).
-MANAGED_BY_ENVIRONMENT: dict[str, dict[str, str]] = {"development": {}, "production": {}}
+# The production run also turns metrics and the heartbeat off, so that every default run
+# judges D24's rule for disabled metrics and D23's "with false, never" as well; the
+# development run judges the counters and the ping cadence themselves.
+MANAGED_BY_ENVIRONMENT: dict[str, dict[str, str]] = {
+    "development": {},
+    "production": {"WS_ENABLE_METRICS": "false", "WS_ENABLE_HEARTBEAT": "false"},
+}
 
 
 def _int(config: pytest.Config, flag: str) -> int | None:

@@ -434,7 +434,7 @@ async def test_an_exhausted_join_allowance_limits_neither_other_kinds_nor_other_
         )
 
 
-@requirement("RL-PER-USER-AND-KIND")
+@requirement("RL-PER-USER-ACROSS-SOCKETS")
 async def test_one_user_on_two_sockets_shares_one_allowance(
     chat: Clients, room: str, target: Target, settings: Settings
 ) -> None:
@@ -454,7 +454,7 @@ async def test_one_user_on_two_sockets_shares_one_allowance(
     if not refused(answer):
         judge_fairly(started, settings.window_ms, f"the burst of {limit}")
     expect.that(
-        "RL-PER-USER-AND-KIND",
+        "RL-PER-USER-ACROSS-SOCKETS",
         refused(answer),
         sent=answer.sent,
         expected=f"429: alice used her {limit} joins on her first socket (limits are per user)",
