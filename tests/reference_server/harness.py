@@ -12,7 +12,7 @@ import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from reference_server.serve import ReferenceServer, bind, build_server
 # How long an expected event may take to arrive: generous, the machine is shared.
 EVENT_TIMEOUT_S = 5.0
 # The bounded quiet window of a negative check ("must not receive"), after a barrier.
-QUIET_S = 0.15
+QUIET_S = 0.1
 NAMESPACE = "/chat"
 # D8: "2026-11-25T19:43:25.123Z", the form of JavaScript's toISOString().
 ISO_8601_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -79,6 +79,7 @@ class ChatClient:
         self.queues: defaultdict[str, asyncio.Queue[Any]] = defaultdict(asyncio.Queue)
         self.disconnected = asyncio.Event()
         self.disconnect_reason: str | None = None
+        self.server_knows: Callable[[], bool] = lambda: False
 
     def file(self, event: str, *args: Any) -> None:
         self.queues[event].put_nowait(args[0] if len(args) == 1 else args)
@@ -117,8 +118,13 @@ class ChatClient:
         await self.call("heartbeat")
 
     async def disconnect(self) -> None:
+        """Disconnect, and wait until the server has handled it too: its DISCONNECT and a
+        later event on another socket travel on different connections, in no set order."""
         await self.sio.disconnect()
-        await asyncio.wait_for(self.disconnected.wait(), EVENT_TIMEOUT_S)
+        async with asyncio.timeout(EVENT_TIMEOUT_S):
+            await self.disconnected.wait()
+            while self.server_knows():
+                await asyncio.sleep(0.005)
 
 
 async def assert_silent(*checks: tuple[ChatClient, str], within: float = QUIET_S) -> None:
@@ -259,6 +265,8 @@ class LiveServer:
             if refusal.done():
                 raise ConnectRefused(refusal.result()) from None
             raise ConnectRefused(str(error)) from None
+        sid = sio.get_sid(namespace)
+        client.server_knows = lambda: self.app.store.has_socket(sid)
         self.clients.append(client)
         return client
 

@@ -226,3 +226,11 @@ async def test_the_polling_handshake_from_another_origin_gets_a_4xx(
     )
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == ALLOWED
+
+
+async def test_frontend_url_star_lets_any_origin_connect(start_server: StartServer) -> None:
+    live = await start_server(FRONTEND_URL="*")
+    alice = await live.connect(
+        "alice", auth={"token": live.token("alice")}, headers={"Origin": "https://any.example"}
+    )
+    assert (await alice.call("heartbeat"))["success"] is True

@@ -238,3 +238,12 @@ async def test_events_refused_with_400_do_not_count_against_the_join_limit(
         assert (await alice.call("joinRoom", {"roomId": ""}))["statusCode"] == 400
     for n in range(10):
         assert (await alice.call("joinRoom", {"roomId": f"room-{n}"}))["success"] is True
+
+
+async def test_the_fault_switch_is_off_unless_set(server: LiveServer) -> None:
+    assert server.settings.fault_room is None
+    alice = await server.connect("alice")
+    in_order = sorted(ROOM_EVENTS, key=lambda case: case[0] == "leaveRoom")  # leave last
+    for event, payload in in_order:
+        reply = await alice.call(event, payload)
+        assert reply["success"] is True, (event, reply)

@@ -38,6 +38,7 @@ LIMIT_TABLE = [
 @pytest.fixture
 def frozen(no_server_running: None) -> Iterator[FrozenDateTimeFactory]:
     with freeze_time("2026-11-25T19:43:25.123Z") as frozen:
+        assert isinstance(frozen, FrozenDateTimeFactory)
         yield frozen
 
 
