@@ -67,6 +67,8 @@ def judge(
         failed = [t for t in tests if t.outcome == "failed" and rid in t.failed_requirements]
         passed = [t for t in tests if t.outcome == "passed"]
         skipped = [t for t in tests if t.outcome == "skipped"]
+        # A test that stopped at another requirement's failure did not judge this one.
+        stopped = [t for t in tests if t.outcome == "failed" and rid not in t.failed_requirements]
         details: list[str] = []
         if failed:
             verdict = Verdict.XFAIL if rid in expectations else Verdict.FAIL
@@ -77,9 +79,17 @@ def judge(
             verdict = Verdict.STALE if rid in expectations else Verdict.PASS
             if rid in expectations:
                 details = [f"listed as an expected failure ({expectations[rid]}) but passed"]
-        elif skipped:
+        elif skipped or stopped:
             verdict = Verdict.SKIP
             details = sorted({_prefixed(t, inline=True) + t.skip_reason for t in skipped})
+            details += sorted(
+                {
+                    _prefixed(t, inline=True)
+                    + f"not judged: the check stopped when {', '.join(t.failed_requirements)} "
+                    "failed"
+                    for t in stopped
+                }
+            )
         else:
             verdict = Verdict.NOT_RUN
         gating = verdict == Verdict.STALE or (

@@ -36,9 +36,11 @@ async def test_a_failed_event_emits_the_error_object(chat: Clients, room: str, a
         sent=sent,
         expected="an `error` event for the failed sendMessage",
     )
-    expect.schema("SRV-ERROR-PAYLOAD", "error", got, sent=sent)
+    # The specific rules first, so that a failure names the one that broke; the schema
+    # (which also pins the phrase to the statusCode) then judges the rest of the shape.
     expect.fields("SRV-ERROR-PAYLOAD", got, sent=sent, success=False)
     expect.fields("ERR-STATUS-PHRASE", got, sent=sent, error=PHRASES[400])
+    expect.schema("SRV-ERROR-PAYLOAD", "error", got, sent=sent)
     # D7 (reference): message and statusCode always present.
     expect.fields("SRV-ERROR-FULL-OBJECT", got, sent=sent, statusCode=400)
     expect.that(

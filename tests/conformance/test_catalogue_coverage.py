@@ -23,17 +23,39 @@ def suite_tests() -> Iterator[tuple[str, Any]]:
 
 
 def requirement_ids(test: Any) -> list[str]:
-    return [
-        str(rid)
-        for mark in getattr(test, "pytestmark", [])
-        if mark.name == "requirement"
-        for rid in mark.args
-    ]
+    """The ids on the test itself and on each of its parametrized cases."""
+    ids = []
+    for mark in getattr(test, "pytestmark", []):
+        if mark.name == "requirement":
+            ids += [str(rid) for rid in mark.args]
+        if mark.name == "parametrize":
+            for param in mark.args[1]:
+                for case_mark in getattr(param, "marks", ()):
+                    if case_mark.name == "requirement":
+                        ids += [str(rid) for rid in case_mark.args]
+    return ids
+
+
+def cases_without_requirements(test: Any) -> bool:
+    """A parametrized test with no test-level ids needs one axis whose every case names
+    its ids."""
+    marks = getattr(test, "pytestmark", [])
+    if any(m.name == "requirement" and m.args for m in marks):
+        return False
+    return not any(
+        all(any(cm.name == "requirement" for cm in getattr(p, "marks", ())) for p in m.args[1])
+        for m in marks
+        if m.name == "parametrize"
+    )
 
 
 def test_every_suite_test_names_known_requirements() -> None:
     catalogue = load_catalogue()
-    unnamed = [name for name, test in suite_tests() if not requirement_ids(test)]
+    unnamed = [
+        name
+        for name, test in suite_tests()
+        if not requirement_ids(test) or cases_without_requirements(test)
+    ]
     unknown = {
         name: [rid for rid in requirement_ids(test) if rid not in catalogue]
         for name, test in suite_tests()

@@ -28,14 +28,16 @@ def passed(*ids: str) -> CaseResult:
 
 def failed(ids: list[str], broke: list[str]) -> CaseResult:
     return CaseResult(
-        nodeid="t::f", requirements=ids, outcome="failed", failed_requirements=broke,
+        nodeid="t::f",
+        requirements=ids,
+        outcome="failed",
+        failed_requirements=broke,
         evidence="     expected: x\n     actual:   y",
     )
 
 
 def skipped(*ids: str, reason: str = "needs --fault-room") -> CaseResult:
-    return CaseResult(nodeid="t::s", requirements=list(ids), outcome="skipped",
-                      skip_reason=reason)
+    return CaseResult(nodeid="t::s", requirements=list(ids), outcome="skipped", skip_reason=reason)
 
 
 @pytest.mark.parametrize(
@@ -44,24 +46,61 @@ def skipped(*ids: str, reason: str = "needs --fault-room") -> CaseResult:
         # both pass
         ([passed("DOC-A", "REF-B")], {}, "reference", Verdict.PASS, Verdict.PASS, 0),
         # a reference failure gates only at --level reference
-        ([passed("DOC-A"), failed(["REF-B"], ["REF-B"])], {}, "reference",
-         Verdict.PASS, Verdict.FAIL, 1),
-        ([passed("DOC-A"), failed(["REF-B"], ["REF-B"])], {}, "documented",
-         Verdict.PASS, Verdict.FAIL, 0),
+        (
+            [passed("DOC-A"), failed(["REF-B"], ["REF-B"])],
+            {},
+            "reference",
+            Verdict.PASS,
+            Verdict.FAIL,
+            1,
+        ),
+        (
+            [passed("DOC-A"), failed(["REF-B"], ["REF-B"])],
+            {},
+            "documented",
+            Verdict.PASS,
+            Verdict.FAIL,
+            0,
+        ),
         # a documented failure gates at both levels
-        ([failed(["DOC-A"], ["DOC-A"]), passed("REF-B")], {}, "documented",
-         Verdict.FAIL, Verdict.PASS, 1),
+        (
+            [failed(["DOC-A"], ["DOC-A"]), passed("REF-B")],
+            {},
+            "documented",
+            Verdict.FAIL,
+            Verdict.PASS,
+            1,
+        ),
         # a failure counts against the requirement that broke, not the others named
-        ([failed(["DOC-A", "REF-B"], ["REF-B"]), passed("DOC-A")], {}, "reference",
-         Verdict.PASS, Verdict.FAIL, 1),
-        # ... even when the test did not name it (a broken precondition)
-        ([failed(["REF-B"], ["DOC-A"])], {}, "documented", Verdict.FAIL, Verdict.NOT_RUN, 1),
+        (
+            [failed(["DOC-A", "REF-B"], ["REF-B"]), passed("DOC-A")],
+            {},
+            "reference",
+            Verdict.PASS,
+            Verdict.FAIL,
+            1,
+        ),
+        # ... even when the test did not name it (a broken precondition); the requirement
+        # the test was about is then not judged, which is said as a skip
+        ([failed(["REF-B"], ["DOC-A"])], {}, "documented", Verdict.FAIL, Verdict.SKIP, 1),
         # a pass and a failure of one requirement: the failure stands
-        ([passed("DOC-A"), failed(["DOC-A"], ["DOC-A"])], {}, "documented",
-         Verdict.FAIL, Verdict.NOT_RUN, 1),
+        (
+            [passed("DOC-A"), failed(["DOC-A"], ["DOC-A"])],
+            {},
+            "documented",
+            Verdict.FAIL,
+            Verdict.NOT_RUN,
+            1,
+        ),
         # expected failures do not gate; an expected failure that passes is stale and does
-        ([failed(["DOC-A"], ["DOC-A"])], {"DOC-A": "known"}, "documented",
-         Verdict.XFAIL, Verdict.NOT_RUN, 0),
+        (
+            [failed(["DOC-A"], ["DOC-A"])],
+            {"DOC-A": "known"},
+            "documented",
+            Verdict.XFAIL,
+            Verdict.NOT_RUN,
+            0,
+        ),
         ([passed("DOC-A")], {"DOC-A": "known"}, "documented", Verdict.STALE, Verdict.NOT_RUN, 1),
         # skipped everywhere
         ([skipped("DOC-A")], {}, "documented", Verdict.SKIP, Verdict.NOT_RUN, 0),
@@ -70,24 +109,36 @@ def skipped(*ids: str, reason: str = "needs --fault-room") -> CaseResult:
     ],
 )
 def test_verdicts_follow_results_level_and_expectations(
-    results: list[CaseResult], expectations: dict[str, str], level: str,
-    doc: Verdict, ref: Verdict, gating: int,
+    results: list[CaseResult],
+    expectations: dict[str, str],
+    level: str,
+    doc: Verdict,
+    ref: Verdict,
+    gating: int,
 ) -> None:
-    judged = {r.requirement.id: r for r in judge(CATALOGUE, results, level=level,
-                                                 expectations=expectations)}
+    judged = {
+        r.requirement.id: r
+        for r in judge(CATALOGUE, results, level=level, expectations=expectations)
+    }
     assert (judged["DOC-A"].verdict, judged["REF-B"].verdict) == (doc, ref)
     assert summarize(list(judged.values())).gating_failures == gating
 
 
 def test_the_last_line_is_the_grep_able_summary() -> None:
-    judged = judge(CATALOGUE, [passed("DOC-A"), failed(["REF-B"], ["REF-B"])],
-                   level="documented", expectations={})
+    judged = judge(
+        CATALOGUE,
+        [passed("DOC-A"), failed(["REF-B"], ["REF-B"])],
+        level="documented",
+        expectations={},
+    )
     terminal = render_terminal(judged, level="documented")
     assert terminal.splitlines()[-1] == "conformance: 1 passed, 1 failed, 0 skipped"
     assert "FAIL (not gating)" in terminal and "a reference sentence" in terminal
     markdown = render_markdown(judged, level="documented", header="h")
     assert markdown.rstrip().splitlines()[-1] == "conformance: 1 passed, 1 failed, 0 skipped"
-    assert "## Section One" in markdown and "| `REF-B` | reference | FAIL (not gating) |" in markdown
+    assert (
+        "## Section One" in markdown and "| `REF-B` | reference | FAIL (not gating) |" in markdown
+    )
 
 
 def test_the_json_report_carries_verdicts_and_raw_results() -> None:
@@ -99,6 +150,7 @@ def test_the_json_report_carries_verdicts_and_raw_results() -> None:
 
 
 def test_selected_requirements_limit_the_verdicts() -> None:
-    judged = judge(CATALOGUE, [passed("DOC-A")], level="reference", expectations={},
-                   selected={"DOC-A"})
+    judged = judge(
+        CATALOGUE, [passed("DOC-A")], level="reference", expectations={}, selected={"DOC-A"}
+    )
     assert [r.requirement.id for r in judged] == ["DOC-A"]

@@ -25,8 +25,11 @@ def server() -> Iterator[RunningServer]:
 
 def conformance(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "conformance", *args], capture_output=True, text=True,
-        timeout=240, check=False,
+        [sys.executable, "-m", "conformance", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
 
 
@@ -38,9 +41,21 @@ def test_a_passing_selection_exits_0_with_the_summary_last(
     server: RunningServer, tmp_path: Path
 ) -> None:
     report, data = tmp_path / "r.md", tmp_path / "r.json"
-    done = conformance(*against(server, "--secret", SECRET, "--only", "EVT-JOIN-,EVT-LEAVE-",
-                                "--report", str(report), "--json-report", str(data)),
-                       "--", *FAST)
+    done = conformance(
+        *against(
+            server,
+            "--secret",
+            SECRET,
+            "--only",
+            "EVT-JOIN-,EVT-LEAVE-",
+            "--report",
+            str(report),
+            "--json-report",
+            str(data),
+        ),
+        "--",
+        *FAST,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     summary = [line for line in done.stdout.splitlines() if line.startswith("conformance: ")]
     assert summary and summary[-1].endswith("0 failed, 0 skipped")
@@ -52,15 +67,19 @@ def test_a_passing_selection_exits_0_with_the_summary_last(
 
 def test_a_token_command_replaces_the_secret(server: RunningServer) -> None:
     command = f"chatrooms-token {{user_id}} --username {{username}} --secret {SECRET}"
-    done = conformance(*against(server, "--token-cmd", command, "--only",
-                                "AUTH-CONNECT-PAYLOAD-TOKEN"), "--", *FAST)
+    done = conformance(
+        *against(server, "--token-cmd", command, "--only", "AUTH-CONNECT-PAYLOAD-TOKEN"),
+        "--",
+        *FAST,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     assert "PASS                 AUTH-CONNECT-PAYLOAD-TOKEN" in done.stdout
 
 
 def test_a_wrong_secret_fails_loudly_instead_of_passing(server: RunningServer) -> None:
-    done = conformance(*against(server, "--secret", "not-the-secret", "--only",
-                                "EVT-JOIN-RESPONSE"), "--", *FAST)
+    done = conformance(
+        *against(server, "--secret", "not-the-secret", "--only", "EVT-JOIN-RESPONSE"), "--", *FAST
+    )
     assert done.returncode == 1
     assert "refused a valid token" in done.stdout
 
@@ -70,8 +89,19 @@ def test_an_expected_failure_that_passes_is_stale_and_fails_the_run(
 ) -> None:
     expectations = tmp_path / "known.yaml"
     expectations.write_text("EVT-JOIN-RESPONSE: our server used to answer 'joined'\n")
-    done = conformance(*against(server, "--secret", SECRET, "--only", "EVT-JOIN-RESPONSE",
-                                "--expectations", str(expectations)), "--", *FAST)
+    done = conformance(
+        *against(
+            server,
+            "--secret",
+            SECRET,
+            "--only",
+            "EVT-JOIN-RESPONSE",
+            "--expectations",
+            str(expectations),
+        ),
+        "--",
+        *FAST,
+    )
     assert done.returncode == 1, done.stdout[-3000:]
     assert "STALE" in done.stdout and "but passed" in done.stdout
 
@@ -81,8 +111,9 @@ def test_an_expectations_file_naming_unknown_ids_is_a_usage_error(
 ) -> None:
     expectations = tmp_path / "known.yaml"
     expectations.write_text("NOT-A-REQUIREMENT: whatever\n")
-    done = conformance(*against(server, "--secret", SECRET, "--expectations",
-                                str(expectations)), "--", *FAST)
+    done = conformance(
+        *against(server, "--secret", SECRET, "--expectations", str(expectations)), "--", *FAST
+    )
     assert done.returncode == 4
     assert "unknown requirement ids: NOT-A-REQUIREMENT" in done.stderr
 
