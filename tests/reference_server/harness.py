@@ -29,7 +29,6 @@ from reference_server.serve import ReferenceServer, bind, build_server
 EVENT_TIMEOUT_S = 5.0
 # The bounded quiet window of a negative check ("must not receive"), after a barrier.
 QUIET_S = 0.1
-NAMESPACE = "/chat"
 # D8: "2026-11-25T19:43:25.123Z", the form of JavaScript's toISOString().
 ISO_8601_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 UUID_V4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")

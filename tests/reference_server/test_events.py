@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -231,9 +231,6 @@ async def test_the_sender_gets_message_sent_and_receive_message_with_the_same_me
     # D17: "the sender also gets `messageSent` with the same message".
     assert reply["message"] == received
     assert without_id(reply)["message"] == message(clock, "a &lt;b&gt;pic&lt;/b&gt;", "IMAGE")
-
-
-Emit = Callable[..., Awaitable[None]]
 
 
 async def test_binary_payloads_are_refused_with_400(server: LiveServer) -> None:

@@ -86,35 +86,61 @@ def start_up_line(process: RunningServer) -> str:
     return next(line for line in process.log().splitlines() if "listening on" in line)
 
 
-def test_the_start_up_line_says_environment_limits_and_the_development_secret(
+async def test_development_logs_its_settings_and_each_connection_and_refusal(
     start_process: type[RunningServer],
 ) -> None:
-    process = start_process()
+    process = await asyncio.to_thread(start_process)
     line = start_up_line(process)
     assert f"listening on {process.url} namespace /chat" in line
     assert "NODE_ENV=development" in line
     assert "limits per 60000 ms: 60 messages, 20 joins, 120 typing" in line
     assert "DEVELOPMENT SECRET IN USE" in line
+    await visit(process.url)
+    log = process.log()
+    # issue 2: "one line per connection/refusal/error in development (detailed logging)"
+    assert "as user 'alice' via auth.token" in log
+    assert "refused connection" in log and "the token is not a well-formed JWT" in log
+    assert "joinRoom from" in log and "refused: 400" in log
 
 
-def test_the_start_up_line_in_production_never_shows_the_secret(
+async def test_production_logs_its_settings_quietly_and_never_the_secret(
     start_process: type[RunningServer],
 ) -> None:
-    process = start_process({"NODE_ENV": "production", "JWT_SECRET": PRODUCTION_SECRET})
+    env = {"NODE_ENV": "production", "JWT_SECRET": PRODUCTION_SECRET}
+    process = await asyncio.to_thread(start_process, env)
     line = start_up_line(process)
     assert "NODE_ENV=production" in line
     assert "limits per 60000 ms: 30 messages, 10 joins, 60 typing" in line
     assert "JWT_SECRET from the environment" in line
-    assert PRODUCTION_SECRET not in process.log()
+    await visit(process.url, secret=PRODUCTION_SECRET)
+    log = process.log()
+    assert PRODUCTION_SECRET not in log
+    assert "alice" not in log and "refused" not in log
 
 
-async def connected_client(url: str, transport: str) -> tuple[socketio.AsyncClient, asyncio.Event]:
+async def visit(url: str, secret: str | None = None) -> None:
+    """One accepted connection with one refused event, and one refused connection."""
+    token = mint("alice") if secret is None else mint("alice", secret=secret)
+    sio, _ = await connected_client(url, "websocket", token)
+    reply = await sio.call("joinRoom", {"roomId": ""}, namespace="/chat")
+    assert reply["statusCode"] == 400
+    await sio.disconnect()
+    refused = socketio.AsyncClient(reconnection=False, handle_sigint=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        await refused.connect(url, auth={"token": "x"}, namespaces=["/chat"],
+                              transports=["websocket"], wait_timeout=EVENT_TIMEOUT_S)  # fmt: skip
+    await refused.shutdown()
+
+
+async def connected_client(
+    url: str, transport: str, token: str | None = None
+) -> tuple[socketio.AsyncClient, asyncio.Event]:
     sio = socketio.AsyncClient(reconnection=False, handle_sigint=False)
     gone = asyncio.Event()
     sio.on("disconnect", lambda *reason: gone.set(), namespace="/chat")
     await sio.connect(
         url,
-        auth={"token": mint("alice")},
+        auth={"token": token or mint("alice")},
         namespaces=["/chat"],
         transports=[transport],
         wait_timeout=EVENT_TIMEOUT_S * 2,
