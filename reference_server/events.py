@@ -172,9 +172,7 @@ class Chat:
 
     async def join_room(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
-        self._fault_switch(room_id)
-        user_id = self.store.identity(sid).user_id
-        self._rate_limit(user_id, Kind.JOINS)  # D14: every valid joinRoom counts
+        user_id = self._admit(sid, room_id, limit=Kind.JOINS)  # D14: every valid join counts
         now = self.clock.now()
         joined = self.store.join(sid, room_id, now)
         if joined.room_created:
@@ -193,8 +191,7 @@ class Chat:
 
     async def leave_room(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
-        self._fault_switch(room_id)
-        user_id = self.store.identity(sid).user_id
+        user_id = self._admit(sid, room_id)
         departure = self._leave(sid, room_id, self.clock.now())
         await departure(self.store.display_name(user_id))
         return {"event": "leftRoom", "roomId": room_id, "success": True}
@@ -202,10 +199,7 @@ class Chat:
     async def send_message(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_send_message(args)
         room_id = request.room_id
-        self._fault_switch(room_id)
-        self._require_membership(sid, room_id, "send messages to")
-        user_id = self.store.identity(sid).user_id
-        self._rate_limit(user_id, Kind.MESSAGES)
+        user_id = self._admit(sid, room_id, member="send messages to", limit=Kind.MESSAGES)
         now = self.clock.now()
         stamp = iso_timestamp(now)
         # D17: author from the token; id a UUID v4; the three times equal. D13: escaped.
@@ -233,10 +227,7 @@ class Chat:
     async def typing(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_typing(args)
         room_id = request.room_id
-        self._fault_switch(room_id)
-        self._require_membership(sid, room_id, "send typing indicators to")
-        user_id = self.store.identity(sid).user_id
-        self._rate_limit(user_id, Kind.TYPING)
+        user_id = self._admit(sid, room_id, member="send typing indicators to", limit=Kind.TYPING)
         now = self.clock.now()
         self.store.touch(room_id, now)
         changed = self.store.set_typing(user_id, room_id, request.is_typing)
@@ -251,8 +242,8 @@ class Chat:
 
     async def get_room_stats(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
-        self._fault_switch(room_id)
         # D16: getRoomStats needs no membership; an empty room gives userCount 0.
+        self._admit(sid, room_id)
         users = self._users_payload(room_id)
         stats = {
             "roomId": room_id,
@@ -311,6 +302,19 @@ class Chat:
             log.info("%s from %s refused: %d %s", event, sid, error.status, error.message)
         await self._send(ServerEvent.ERROR, payload, [sid])
         return payload
+
+    def _admit(
+        self, sid: str, room_id: str, *, member: str | None = None, limit: Kind | None = None
+    ) -> str:
+        """D10, after payload validation: the fault switch (500), then membership (403) when
+        `member` says what needs it, then the rate limit (429) of `limit`; the user's id."""
+        self._fault_switch(room_id)
+        if member is not None:
+            self._require_membership(sid, room_id, member)
+        user_id = self.store.identity(sid).user_id
+        if limit is not None:
+            self._rate_limit(user_id, limit)
+        return user_id
 
     def _fault_switch(self, room_id: str) -> None:
         # D9: test-only; off unless REFERENCE_FAULT_ROOM is set. Right after validation.
