@@ -27,6 +27,7 @@ from reference_server.rate_limit import Kind, RateLimiter
 from reference_server.state import Counters, Store
 from reference_server.validation import (
     escape_html,
+    json_type,
     parse_room_request,
     parse_send_message,
     parse_typing,
@@ -40,6 +41,8 @@ Handler = Callable[[str, tuple[Any, ...]], Awaitable[Payload]]
 # D6: whether the event being handled asked for an acknowledgement. python-socketio does
 # not tell a handler, so ChatSocketServer sets this in the task that runs the handler.
 _ACK_REQUESTED: ContextVar[bool] = ContextVar("ack_requested", default=False)
+# Event names that python-socketio resolves to a handler other than the catch-all (D11).
+_NOT_HANDLER_NAMES = frozenset({"connect", "disconnect", "*"})
 
 
 class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
@@ -49,10 +52,11 @@ class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
         self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: Any
     ) -> None:
         _ACK_REQUESTED.set(id is not None)
-        if data and data[0] in self.reserved_events:
-            # D11: an EVENT packet named `connect` or `disconnect` is a client's event name,
-            # not the connection's lifecycle; python-socketio would hand it to those
-            # handlers (re-identifying or forgetting the socket), so the catch-all gets it.
+        if data and (not isinstance(data[0], str) or data[0] in _NOT_HANDLER_NAMES):
+            # D11: an EVENT packet named `connect`, `disconnect` or `*`, or by no string at
+            # all, is a client's unknown event. python-socketio would hand it to the
+            # lifecycle handlers (re-identifying or forgetting the socket), to the catch-all
+            # without its name, or fail on it; so the catch-all gets it, with its name.
             catch_all = self.handlers.get(namespace, {}).get("*")
             if catch_all is None:
                 return
@@ -264,7 +268,11 @@ class Chat:
             "success": True,
         }
 
-    async def unknown_event(self, event: str, sid: str, *args: Any) -> Payload:
+    async def unknown_event(self, event: object, sid: str, *args: Any) -> Payload:
+        if not isinstance(event, str):
+            # Socket.IO names events with strings, but an encoder may send any JSON value.
+            error = ApiError(400, f"event names must be strings, got {json_type(event)}")
+            return await self._fail(sid, "an event not named by a string", error)
         # D11: an event name the API does not define gets 400 naming the event.
         error = ApiError(
             400,
