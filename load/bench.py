@@ -102,6 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--out", default=None)
     parser.add_argument(
+        "--attempts",
+        type=int,
+        default=1,
+        help="run a step up to this many times while the generator reports saturation "
+        "(a shared machine's other processes can starve it)",
+    )
+    parser.add_argument(
         "--min-idle",
         type=float,
         default=0.0,
@@ -117,28 +124,34 @@ def main(argv: list[str] | None = None) -> int:
     best: tuple[float, str] | None = None
     results = []
     for value in values.split(","):
-        idle = wait_for_idle(args.min_idle, 300) if args.min_idle else idle_share()
-        step_args = [*locust_args, flag, value]
-        result = run_self_check(
-            args.scenario,
-            step_args,
-            server=args.server,
-            out=out / f"{name}-{value}",
-            observe=args.observe,
-            timeout_s=600,
-        )
-        text, ok = row(f"{flag} {value}", result, args.p99_limit_ms)
-        print(f"{text} | idle before {idle:.0%}", flush=True)
-        results.append(
-            {
-                "step": value,
-                "ok": ok,
-                "idle_before": idle,
-                "server_cpu": result.server_cpu_share,
-                "observer": result.observer,
-                "harness": {k: v for k, v in result.harness.items() if k != "timeline"},
-            }
-        )
+        for attempt in range(1, args.attempts + 1):
+            idle = wait_for_idle(args.min_idle, 300) if args.min_idle else idle_share()
+            step_args = [*locust_args, flag, value]
+            result = run_self_check(
+                args.scenario,
+                step_args,
+                server=args.server,
+                out=out / f"{name}-{value}-{attempt}",
+                observe=args.observe,
+                timeout_s=600,
+            )
+            text, ok = row(f"{flag} {value}", result, args.p99_limit_ms)
+            print(f"{text} | idle before {idle:.0%} | attempt {attempt}", flush=True)
+            results.append(
+                {
+                    "step": value,
+                    "attempt": attempt,
+                    "ok": ok,
+                    "idle_before": idle,
+                    "server_cpu": result.server_cpu_share,
+                    "observer": result.observer,
+                    "harness": {k: v for k, v in result.harness.items() if k != "timeline"},
+                }
+            )
+            # Only a run the generator itself flagged is tried again: another process
+            # on a shared machine may have starved it. A server miss is the answer.
+            if ok or not result.harness.get("saturation"):
+                break
         if ok:
             rate = float(result.harness["deliveries_per_s"])
             if best is None or rate > best[0]:

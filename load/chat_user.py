@@ -475,7 +475,7 @@ class ChatUser(User):
         RUN.tally.deliveries += 1
         RUN.tally.timeline.delivery(received_at, latency if timed else None)
         if timed:
-            RUN.tally.fanout.record(latency)
+            RUN.tally.timed += 1
             self._fire(
                 request_type="RECV",
                 name="receiveMessage",
