@@ -8,16 +8,20 @@ one queue per event name, so a test awaits exactly the event it expects.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import socketio
+from websockets.asyncio.client import ClientConnection
+from websockets.asyncio.client import connect as ws_connect
 
 from chatrooms_fixtures.tokens import mint
 from reference_server.app import ChatApp, create_app
@@ -293,3 +297,27 @@ class LiveServer:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+@contextlib.asynccontextmanager
+async def engineio_websocket(live: LiveServer) -> AsyncIterator[ClientConnection]:
+    """A bare Engine.IO websocket, past its OPEN packet, for frames no stock client sends."""
+    url = live.url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+    async with ws_connect(url) as ws:
+        assert str(await ws.recv()).startswith("0{")  # Engine.IO OPEN
+        yield ws
+
+
+async def frames(ws: ClientConnection, within: float = QUIET_S * 3) -> list[str]:
+    """The text frames that arrive until none has for `within` seconds."""
+    got: list[str] = []
+    with contextlib.suppress(TimeoutError):
+        while True:
+            got.append(str(await asyncio.wait_for(ws.recv(), within)))
+    return got
+
+
+def packet_data(frame: str, prefix: str) -> Any:
+    """The JSON after a Socket.IO packet's prefix, e.g. '43/chat,7'."""
+    assert frame.startswith(prefix), frame
+    return json.loads(frame.removeprefix(prefix))

@@ -3,12 +3,20 @@ membership rule (D16) and the order of the checks (D10); a failed event has no e
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from tests.reference_server.conftest import StartServer
-from tests.reference_server.harness import ISO_8601_MS_Z, LiveServer, assert_silent
+from tests.reference_server.harness import (
+    ISO_8601_MS_Z,
+    LiveServer,
+    assert_silent,
+    engineio_websocket,
+    frames,
+    packet_data,
+)
 
 ROOM = "lobby"
 FAULT_ROOM = "boom"
@@ -150,6 +158,35 @@ async def test_client_events_named_like_lifecycle_events_are_unknown_events(
     sent = await alice.call("sendMessage", {"roomId": ROOM, "content": "still me"})
     assert sent["message"]["author"]["id"] == "alice"
     await assert_silent((bob, "userOffline"), (bob, "userLeft"), (bob, "userOnline"))
+
+
+@pytest.mark.parametrize("args", [(), ({"roomId": ROOM},), ("a", "b")])
+async def test_an_event_named_star_is_an_unknown_event(
+    server: LiveServer, args: tuple[Any, ...]
+) -> None:
+    alice = await server.connect("alice")
+    reply = await alice.call("*", *args)
+    assert (reply["statusCode"], reply["error"]) == (400, "Bad Request"), reply
+    assert "unknown event `*`" in reply["message"]
+    assert await alice.next("error") == reply
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"), [("5", "number"), ("null", "null"), ('{"x":1}', "object"), ("[1]", "array")]
+)
+async def test_an_event_name_that_is_not_a_string_gets_400_by_ack_and_error_event(
+    server: LiveServer, name: str, shown: str
+) -> None:
+    async with engineio_websocket(server) as ws:
+        await ws.send("40/chat," + json.dumps({"token": server.token("alice")}))
+        assert str(await ws.recv()).startswith("40/chat,")  # CONNECT
+        await ws.send(f'42/chat,7[{name},{{"roomId":"{ROOM}"}}]')
+        error_event, ack = await frames(ws)
+        assert packet_data(error_event, "42/chat,")[0] == "error"
+        reply = packet_data(ack, "43/chat,7")[0]
+        assert packet_data(error_event, "42/chat,")[1] == reply
+        assert (reply["statusCode"], reply["error"]) == (400, "Bad Request")
+        assert reply["message"].startswith(f"event names must be strings, got {shown}")
 
 
 @pytest.fixture
