@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from chatrooms_fixtures.schemas import Level, validate
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import Refused
@@ -205,11 +206,8 @@ def route(errors: list[str], routes: list[tuple[str, str]], default: str) -> tup
     return default, errors
 
 
-def schema_errors(name: str, payload: Any, level: str) -> list[str]:
-    from chatrooms_fixtures import schemas  # type: ignore[import-not-found, unused-ignore]
-
-    errors: list[str] = list(schemas.validate(name, payload, level))
-    return errors
+def schema_errors(name: str, payload: Any, level: Level) -> list[str]:
+    return validate(name, payload, level)
 
 
 @requirement("HEALTH-ENDPOINT", "HEALTH-SHAPE", "HEALTH-FEATURES", "HEALTH-RATE-LIMITS")
