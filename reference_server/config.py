@@ -85,7 +85,7 @@ class Settings:
         """Read every variable once; raise ConfigError naming the first bad one."""
         node_env = environ.get("NODE_ENV", "").strip() or "development"
         secret = environ.get("JWT_SECRET", "")
-        if not secret:
+        if not secret.strip():  # whitespace alone is no secret either
             if node_env == "production":
                 raise ConfigError(
                     "JWT_SECRET must be set to a non-empty value when NODE_ENV=production"

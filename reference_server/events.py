@@ -136,6 +136,14 @@ class Chat:
             raise socketio.exceptions.ConnectionRefusedError(
                 "Unauthorized", error_payload(refusal, iso_timestamp(now))
             ) from None
+        except Exception:
+            # D9's rule at CONNECT (which D4 leaves open): an unexpected failure refuses with
+            # the 500 object and no internals, instead of leaving the client waiting.
+            log.exception("accepting connection %s failed", sid)
+            failure = ApiError(500, "the server failed while accepting the connection")
+            raise socketio.exceptions.ConnectionRefusedError(
+                "Internal Server Error", error_payload(failure, iso_timestamp(now))
+            ) from None
         first = self.store.add_socket(sid, identity)
         self.counters.add("connections")
         if self.settings.detailed_logging:

@@ -145,7 +145,7 @@ def test_the_heartbeat_message_says_what_is_expected() -> None:
     )
 
 
-@pytest.mark.parametrize("secret", [None, ""])
+@pytest.mark.parametrize("secret", [None, "", "   "])
 def test_production_without_jwt_secret_is_refused(secret: str | None) -> None:
     env = {"NODE_ENV": "production"}
     if secret is not None:

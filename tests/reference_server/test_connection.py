@@ -74,6 +74,21 @@ async def test_a_valid_token_is_accepted_from_each_source(server: LiveServer, ch
     assert reply["message"]["author"] == {"id": "alice", "username": "Alice"}
 
 
+async def test_an_unexpected_failure_at_connect_refuses_with_500_and_no_internals(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret internals /srv/app.py")
+
+    monkeypatch.setattr("reference_server.events.decode_token", broken)
+    data = await server.refusal(auth={"token": server.token("alice", "Alice")})
+    assert data["message"] == "Internal Server Error"
+    assert data["data"]["statusCode"] == 500
+    assert "internals" not in str(data) and ".py" not in str(data)
+    monkeypatch.undo()
+    await server.connect("bob")  # and the server goes on accepting
+
+
 async def test_a_connection_with_no_token_anywhere_is_refused(server: LiveServer) -> None:
     detail = assert_d4_refusal(await server.refusal(auth={}))
     assert detail["message"].startswith("missing token")
