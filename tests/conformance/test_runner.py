@@ -13,6 +13,9 @@ import pytest
 
 from reference_server.launcher import RunningServer
 
+# Each check runs the suite in a child process: slow, so it runs once (tox -e selftest).
+pytestmark = pytest.mark.slow
+
 SECRET = "runner-test-secret-of-more-than-32-bytes"
 FAST = ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
 
