@@ -321,7 +321,7 @@ class ChatUser(User):
                 kernel_timestamps=getattr(options, "rx_timestamps", "kernel") == "kernel",
             )
             conn.connect()
-        except (ConnectFailed, ChatError, OSError, ValueError) as error:
+        except (ConnectFailed, ChatError, OSError, ValueError, subprocess.SubprocessError) as error:
             status = getattr(error, "status", None)
             code = str(status) if status else "connect"
             RUN.tally.error(code)

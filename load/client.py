@@ -15,6 +15,7 @@ message waits for the generator's CPU is not reported as the server's latency.
 
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import struct
@@ -56,6 +57,8 @@ from chatrooms_load.protocol import (
     handshake_request,
     new_key,
 )
+
+log = logging.getLogger("chatrooms_load")
 
 # Linux: SO_TIMESTAMPNS makes recvmsg() return the time the kernel received the data.
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -354,6 +357,9 @@ class ChatConnection:
             reason = f"transport error: {error}"
         except gevent.GreenletExit:
             reason = "io client disconnect"
+        except Exception as error:  # a bug in a handler: say so instead of "transport close"
+            log.exception("reader of %s failed", self.endpoint.host_header)
+            reason = f"client error: {type(error).__name__}: {error}"
         finally:
             self._closed(reason)
 

@@ -12,7 +12,7 @@ Row = Sequence[float | int | None]
 def write_timeline_csv(rows: Sequence[Row], path: Path) -> None:
     lines = ["second,deliveries,fanout_p50_ms,fanout_p95_ms,fanout_p99_ms"]
     for row in rows:
-        lines.append(",".join("" if value is None else f"{value:g}" for value in row))
+        lines.append(",".join("" if value is None else f"{value}" for value in row))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from chatrooms_load.client import ChatConnection, Response
-from chatrooms_load.protocol import OP_TEXT, FrameReader
+pytest.importorskip("gevent", reason="needs the [load] extra (gevent comes with Locust)")
+
+from chatrooms_load.client import ChatConnection, Response  # noqa: E402
+from chatrooms_load.protocol import OP_TEXT, FrameReader  # noqa: E402
 
 
 class FakeSocket:

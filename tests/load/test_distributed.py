@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.load.conftest import LOOSE_THRESHOLDS, LoadRun
+from tests.load.conftest import LOOSE_THRESHOLDS, LoadRun, needs_load_extra
+
+pytestmark = needs_load_extra
 
 
 def _free_port() -> int:

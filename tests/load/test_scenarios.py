@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from tests.load.conftest import LOOSE_THRESHOLDS
+from tests.load.conftest import LOOSE_THRESHOLDS, needs_load_extra
+
+pytestmark = needs_load_extra
+
 
 SMOKE = {
     "steady-chat": ["-u", "10", "-r", "10", "-t", "4s", "--rooms", "2", "--message-rate", "2"],

@@ -7,6 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatrooms_load.selfcheck import TOLERANCE_MS, run_self_check
+from tests.load.conftest import needs_load_extra
+
+pytestmark = needs_load_extra
 
 
 def test_harness_p50_agrees_with_an_independent_observer(tmp_path: Path) -> None:

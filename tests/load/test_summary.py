@@ -111,3 +111,12 @@ def test_deliveries_dated_late_saturate_and_say_whether_the_cpu_was_elsewhere() 
     ]
     tally.late_deliveries = 5
     assert summarize("fan-out", tally, [idle], steady_from=None, steady_to=None).saturation == []
+
+
+def test_merged_deliveries_with_a_prompt_hub_are_the_servers_bursts_not_lateness() -> None:
+    tally = _tally()
+    tally.late_deliveries = 20  # 2.4 %, but the hub never lagged 10 ms
+    prompt = CpuReport("local", cpu_s=6.7, wall_s=10, lag_p99_ms=5.9)
+    assert (
+        summarize("steady-chat", tally, [prompt], steady_from=None, steady_to=None).saturation == []
+    )
