@@ -40,6 +40,10 @@ def plot_timeline(rows: Sequence[Row], path: Path, title: str) -> None:
     bottom.set_ylabel("fan-out latency (ms)")
     bottom.set_xlabel("seconds since the first delivery")
     bottom.set_yscale("log")
+    from matplotlib.ticker import FormatStrFormatter
+
+    bottom.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    bottom.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
     bottom.grid(alpha=0.3, which="both")
     bottom.legend(loc="upper left")
     figure.tight_layout()
