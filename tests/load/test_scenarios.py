@@ -70,3 +70,23 @@ def test_a_missed_threshold_fails_the_run_and_says_by_how_much(run_load: Any) ->
     assert run.returncode == 1, run.explain()
     assert "THRESHOLD MISSED (min-deliveries-per-s): deliveries/s" in run.output
     assert "is below the minimum 1e+06 by" in run.output
+
+
+def test_tokens_from_a_command_and_a_secret_the_server_shares(run_load: Any) -> None:
+    secret = "load-test-secret-that-is-at-least-32-bytes-long"
+    run = run_load(
+        ["steady-chat", "-u", "3", "-r", "3", "-t", "2s", "--server-env", f"JWT_SECRET={secret}",
+         "--token-cmd", f"chatrooms-token {{user_id}} --username {{username}} --secret {secret}"]
+    )  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    assert run.summary["errors_by_code"] == {}
+
+
+def test_tokens_with_the_wrong_secret_are_refused_and_counted_by_code(run_load: Any) -> None:
+    run = run_load(
+        ["steady-chat", "-u", "2", "-r", "2", "-t", "2s", "--server-env", "JWT_SECRET=" + "a" * 40,
+         "--secret", "b" * 40, "--exit-code-on-error", "0"]
+    )  # fmt: skip
+    assert run.returncode == 0, run.explain()
+    assert run.summary["errors_by_code"] == {"401": 2}
+    assert "401 Unauthorized" in (run.out / "locust_failures.csv").read_text()
