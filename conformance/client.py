@@ -14,12 +14,11 @@ from typing import Any, Literal
 import aiohttp
 import socketio
 
-from chatrooms_fixtures.schemas import CLIENT_EVENTS
+from chatrooms_fixtures.events import RESPONSE_EVENT_OF
 from conformance.expect import show
 
-# doc: each client event's "Response" object names the event it may be emitted as (D6);
-# the contract's table says which.
-RESPONSE_EVENTS = {event: response for event, (_, response) in CLIENT_EVENTS.items()}
+# doc: each client event's "Response" object names the event it may be emitted as (D6).
+RESPONSE_EVENTS = RESPONSE_EVENT_OF
 
 TokenChannel = Literal["auth", "header", "query"]
 ACK_GRACE_S = 0.25  # how long an emitted answer waits for an ack that may follow it

@@ -23,6 +23,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from chatrooms_fixtures.events import RESPONSE_EVENT_OF
 from chatrooms_load.protocol import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, FrameReader, accept_value
 
 NAMESPACE = "/chat"
@@ -30,13 +31,7 @@ _OPEN = json.dumps(
     {"sid": "blast", "upgrades": [], "pingInterval": 25000, "pingTimeout": 20000,
      "maxPayload": 1000000}
 )  # fmt: skip
-_RESPONSE = {
-    "joinRoom": "joinedRoom",
-    "leaveRoom": "leftRoom",
-    "typing": "typingUpdated",
-    "getRoomStats": "roomStatsRetrieved",
-    "heartbeat": "heartbeatResponse",
-}
+_RESPONSE = RESPONSE_EVENT_OF
 
 
 def server_frame(opcode: int, payload: bytes) -> bytes:

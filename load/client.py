@@ -30,6 +30,7 @@ import gevent
 import gevent.event
 import gevent.lock
 
+from chatrooms_fixtures.events import RESPONSE_EVENT_OF
 from chatrooms_load.protocol import (
     EIO_CLOSE,
     EIO_MESSAGE,
@@ -68,14 +69,7 @@ _RECV_SIZE = 256 * 1024
 
 # D6: each client event's response object names the event that carries it when no ack
 # was asked for; a NestJS-style server answers on that channel only.
-RESPONSE_EVENTS = {
-    "joinRoom": "joinedRoom",
-    "leaveRoom": "leftRoom",
-    "sendMessage": "messageSent",
-    "typing": "typingUpdated",
-    "getRoomStats": "roomStatsRetrieved",
-    "heartbeat": "heartbeatResponse",
-}
+RESPONSE_EVENTS = RESPONSE_EVENT_OF
 
 EventHandler = Callable[[str, Any, float], None]
 CloseHandler = Callable[[str], None]
