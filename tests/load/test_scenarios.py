@@ -89,4 +89,6 @@ def test_tokens_with_the_wrong_secret_are_refused_and_counted_by_code(run_load: 
     )  # fmt: skip
     assert run.returncode == 0, run.explain()
     assert run.summary["errors_by_code"] == {"401": 2}
-    assert "401 Unauthorized" in (run.out / "locust_failures.csv").read_text()
+    # Locust's error report printed at the end is complete; its locust_failures.csv is a
+    # once-a-second snapshot with no final write, so a 2 s run may miss the last second.
+    assert "401 Unauthorized" in run.output
