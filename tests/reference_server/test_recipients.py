@@ -228,6 +228,7 @@ async def test_every_message_gets_its_own_id(server: LiveServer) -> None:
 async def test_room_stats_go_to_the_asking_socket_only(
     server: LiveServer, clock: FakeClock
 ) -> None:
+    # D19: "getRoomStats gives its response and a roomStats event to the asking socket only".
     alice = await server.connect("alice", "Alice")
     alice_too = await server.connect("alice", "Alice")
     bob = await server.connect("bob", "Bob")
