@@ -149,7 +149,8 @@ def run_both_environments(args: argparse.Namespace) -> int:
     )
     header = (
         f"Target: the reference server, NODE_ENV=development and production "
-        f"(short windows); transport {args.transport or 'websocket'}; level {level}."
+        "(short windows; metrics and heartbeat off in production); "
+        f"transport {args.transport or 'websocket'}; level {level}."
     )
     print(render_terminal(judged, level=level, header=header))
     if args.report:
