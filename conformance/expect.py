@@ -10,6 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from conformance.client import ChatClient, Reply, Where
+    from conformance.target import Target
+
+# The requirement a health/stats endpoint that does not answer with JSON breaks (D24).
+ENDPOINT_REQUIREMENTS = {
+    "/websocket/health": "HEALTH-ENDPOINT",
+    "/websocket/stats": "STATS-ENDPOINT",
+}
 
 
 class ConformanceFailure(AssertionError):
@@ -192,3 +199,22 @@ async def nothing(
                 expected=f"{client.name} does not receive {event!r}",
                 actual=f"{client.name} received {show(stray[0].payload)}",
             )
+
+
+async def json_endpoint(target: Target, path: str) -> dict[str, Any]:
+    """GET a health/stats endpoint: 200 with a JSON object, or a failure of that endpoint's
+    requirement (D24)."""
+    reply = await asyncio.to_thread(target.http_get, path)
+    try:
+        body = reply.json() if reply.status == 200 else None
+    except ValueError:
+        body = None
+    that(
+        ENDPOINT_REQUIREMENTS[path],
+        isinstance(body, dict),
+        sent=f"GET {path}",
+        expected="200 with a JSON object",
+        actual=f"{reply.status} {reply.body[:300]!r}",
+    )
+    assert isinstance(body, dict)
+    return body

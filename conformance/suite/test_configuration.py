@@ -29,20 +29,7 @@ LIMIT_FIELDS = {
 
 
 async def read(target: Target, path: str) -> dict[str, Any]:
-    reply = await asyncio.to_thread(target.http_get, path)
-    try:
-        body = reply.json() if reply.status == 200 else None
-    except ValueError:
-        body = None
-    expect.that(
-        "HEALTH-ENDPOINT" if path == HEALTH else "STATS-ENDPOINT",
-        isinstance(body, dict),
-        sent=f"GET {path}",
-        expected="200 with a JSON object",
-        actual=f"{reply.status} {reply.body[:300]!r}",
-    )
-    assert isinstance(body, dict)
-    return body
+    return await expect.json_endpoint(target, path)
 
 
 def managed_setting(target: Target, name: str) -> str | None:

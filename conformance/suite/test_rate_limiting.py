@@ -187,20 +187,7 @@ async def over_limit(
 
 
 async def stats(target: Target) -> dict[str, Any]:
-    reply = await asyncio.to_thread(target.http_get, "/websocket/stats")
-    try:
-        body = reply.json() if reply.status == 200 else None
-    except ValueError:
-        body = None
-    expect.that(
-        "STATS-ENDPOINT",
-        isinstance(body, dict),
-        sent="GET /websocket/stats",
-        expected="200 with a JSON object",
-        actual=f"{reply.status} {reply.body[:300]!r}",
-    )
-    assert isinstance(body, dict)
-    return body
+    return await expect.json_endpoint(target, "/websocket/stats")
 
 
 def counter(body: Mapping[str, Any], *path: str) -> Any:
@@ -622,19 +609,7 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
 async def test_health_reports_the_documented_limits_of_the_declared_environment(
     target: Target,
 ) -> None:
-    reply = await asyncio.to_thread(target.http_get, "/websocket/health")
-    try:
-        body = reply.json() if reply.status == 200 else None
-    except ValueError:
-        body = None
-    expect.that(
-        "HEALTH-ENDPOINT",
-        isinstance(body, dict),
-        sent="GET /websocket/health",
-        expected="200 with a JSON object",
-        actual=f"{reply.status} {reply.body[:300]!r}",
-    )
-    assert isinstance(body, dict)
+    body = await expect.json_endpoint(target, "/websocket/health")
     limits = body.get("rateLimits")
     expected = {HEALTH_FIELDS[kind]: target.limits[kind] for kind in KINDS}
     reported = {name: counter(body, "rateLimits", name) for name in expected}
