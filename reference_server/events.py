@@ -22,6 +22,7 @@ from socketio import packet
 from reference_server.auth import decode_token, extract_token
 from reference_server.clock import Clock, iso_timestamp
 from reference_server.config import Settings
+from reference_server.decoding import StrictDecodingServer
 from reference_server.errors import ApiError, error_payload
 from reference_server.rate_limit import Kind, RateLimiter
 from reference_server.state import Counters, Store
@@ -45,8 +46,9 @@ _ACK_REQUESTED: ContextVar[bool] = ContextVar("ack_requested", default=False)
 _NOT_HANDLER_NAMES = frozenset({"connect", "disconnect", "*"})
 
 
-class ChatSocketServer(socketio.AsyncServer):  # type: ignore[misc]
-    """An AsyncServer whose handlers can tell whether the client asked for an ack (D6)."""
+class ChatSocketServer(StrictDecodingServer):
+    """An AsyncServer whose handlers can tell whether the client asked for an ack (D6), and
+    that refuses undecodable packets by rule (D35, decoding.py)."""
 
     async def _handle_event_internal(
         self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: Any
@@ -121,6 +123,8 @@ class Chat:
         self.sio.on("*", self.unknown_event, namespace=ns)
         # D1: any other namespace is refused, as Socket.IO servers usually word it.
         self.sio.on("connect", _refuse_namespace, namespace="*")
+        if isinstance(self.sio, StrictDecodingServer):
+            self.sio.on_undecodable(self.undecodable)
 
     # -- connection (D2-D5, D20) -------------------------------------------------
 
@@ -275,6 +279,14 @@ class Chat:
             "timestamp": iso_timestamp(self.clock.now()),
             "success": True,
         }
+
+    async def undecodable(self, sid: str, reason: str) -> Payload:
+        # D35: an EVENT whose payload cannot be decoded gets the D7 error with 400 (the
+        # decoder has logged it, rate-limited, so no second line here).
+        error = ApiError(400, f"the event could not be decoded: {reason}")
+        payload = error_payload(error, iso_timestamp(self.clock.now()))
+        await self._send(ServerEvent.ERROR, payload, [sid])
+        return payload
 
     async def unknown_event(self, event: object, sid: str, *args: Any) -> Payload:
         if not isinstance(event, str):
