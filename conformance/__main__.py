@@ -17,10 +17,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from conformance.plugin import OPTIONS, SUITE_DIR
+from conformance.managed import ENVIRONMENTS, managed_declaration
+from conformance.plugin import OPTIONS, STRICT_HELP, SUITE_DIR, SWITCHES
+from conformance.target import SETTING_FLAGS
 
 INI = Path(__file__).parent / "pytest.ini"
-ENVIRONMENTS = ("development", "production")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, _env, default, help_text in OPTIONS:
         parser.add_argument(flag, default=None, help=help_text)
         del default
-    parser.add_argument("--run-slow", action="store_true", help="also run long waits")
+    for flag, _env, help_text in SWITCHES:
+        parser.add_argument(flag, action="store_true", help=help_text)
+    parser.add_argument("--strict", action="store_true", help=STRICT_HELP)
     parser.add_argument("pytest_args", nargs="*", help="after --: extra pytest arguments")
     return parser
 
@@ -57,8 +60,9 @@ def forwarded(args: argparse.Namespace, skip: set[str]) -> list[str]:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None and flag not in skip:
             out.append(f"{flag}={value}")
-    if args.run_slow:
-        out.append("--run-slow")
+    for flag, *_ in [*SWITCHES, ("--strict",)]:
+        if getattr(args, flag.lstrip("-").replace("-", "_")):
+            out.append(flag)
     return out
 
 
@@ -67,7 +71,21 @@ def pytest_argv(extra: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.target:
+        described = [
+            flag
+            for name, flag in SETTING_FLAGS.items()
+            if name != "node_env" and getattr(args, flag.lstrip("-").replace("-", "_"))
+        ]
+        if args.settings_from_health:
+            described.append("--settings-from-health")
+        if described:
+            parser.error(
+                f"{', '.join(described)} describes a --target; without one the suite starts "
+                "the reference server and declares its settings"
+            )
     if args.target:
         import pytest
 
@@ -86,7 +104,14 @@ def run_both_environments(args: argparse.Namespace) -> int:
     per requirement over both runs."""
     from conformance.catalogue import load_catalogue
     from conformance.plugin import level_of_name, read_expectations
-    from conformance.report import CaseResult, judge, render_markdown, render_terminal, to_json
+    from conformance.report import (
+        CaseResult,
+        judge,
+        render_markdown,
+        render_terminal,
+        summarize,
+        to_json,
+    )
 
     workdir = Path(tempfile.mkdtemp(prefix="conformance-"))
     common = forwarded(args, {"--report", "--json-report", "--env"})
@@ -144,22 +169,35 @@ def run_both_environments(args: argparse.Namespace) -> int:
         load_catalogue(),
         results,
         level=level,
+        strict=True,
         expectations=expectations,
         selected=_selection(args.only),
     )
-    header = (
-        f"Target: the reference server, NODE_ENV=development and production "
-        "(short windows; metrics and heartbeat off in production); "
-        f"transport {args.transport or 'websocket'}; level {level}."
+    header = "\n".join(
+        [
+            f"Target: the reference server, started for this run in each environment; "
+            f"transport {args.transport or 'websocket'}; level {level}; strict.",
+            *(
+                f"Declared for {environment}: {managed_declaration(environment).describe()}"
+                for environment in ENVIRONMENTS
+            ),
+            "A requirement passes only when it passed in every environment where it applies.",
+        ]
     )
-    print(render_terminal(judged, level=level, header=header))
+    print(render_terminal(judged, level=level, strict=True, header=header).rsplit("\n", 1)[0])
     if args.report:
-        Path(args.report).write_text(render_markdown(judged, level=level, header=header), "utf-8")
+        Path(args.report).write_text(
+            render_markdown(judged, level=level, strict=True, header=header), "utf-8"
+        )
     if args.json_report:
         meta = {"target": "reference server (managed)", "environment": list(ENVIRONMENTS)}
         Path(args.json_report).write_text(to_json(judged, results, level=level, meta=meta))
+    summary = summarize(judged)
+    failed = crashed or summary.gating
     print(f"conformance: finished in {time.monotonic() - started:.0f} s")
-    failed = crashed or any(r.gating for r in judged)
+    if crashed:
+        print(f"conformance: the {' and '.join(crashed)} run ended without a report")
+    print(summary.line())
     return 1 if failed else 0
 
 

@@ -281,15 +281,22 @@ class ChatClient:
             await self._wait_for_arrival(remaining, None)
 
     def received(
-        self, event: str, where: Where | None = None, *, untaken: bool = False
+        self,
+        event: str,
+        where: Where | None = None,
+        *,
+        untaken: bool = False,
+        unreadable_matches: bool = False,
     ) -> list[Received]:
         """Every `event` received so far that matches `where`; with `untaken`, only those
-        no next() or request() has taken yet."""
+        no next() or request() has taken yet. A payload the predicate cannot read (a
+        missing or renamed field) matches only with `unreadable_matches`: a must-not-receive
+        check counts it as received."""
         return [
             e
             for index, e in enumerate(self.log)
             if e.event == event
-            and (where is None or _safe(where, e.payload))
+            and (where is None or _safe(where, e.payload, unreadable_matches))
             and not (untaken and index in self._consumed)
         ]
 
@@ -322,9 +329,10 @@ def _ms_since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
-def _safe(where: Where, payload: Any) -> bool:
-    # A predicate over a foreign server's payload must not crash the check on odd shapes.
+def _safe(where: Where, payload: Any, unreadable: bool = False) -> bool:
+    # A predicate over a foreign server's payload must not crash the check on odd shapes;
+    # what an unreadable payload means is the caller's choice.
     try:
         return bool(where(payload))
-    except (KeyError, TypeError, AttributeError, IndexError):
-        return False
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        return unreadable

@@ -1,5 +1,11 @@
 """Checks that fail with the evidence a reader needs: the requirement, what was sent,
-what was expected, what actually came back (h2spec's Expected/Actual)."""
+what was expected, what actually came back (h2spec's Expected/Actual).
+
+Every function here records the requirement it evaluates: a test passes a requirement
+only when an expectation that could have failed was evaluated for it (see
+conformance.plugin). A requirement id that is not in the catalogue is an error of the
+suite, never a verdict on the server.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,11 @@ import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from conformance.catalogue import load_catalogue
+
 if TYPE_CHECKING:
     from conformance.client import ChatClient, Reply, Where
-    from conformance.target import Target
+    from conformance.http import Http
 
 # The requirement a health/stats endpoint that does not answer with JSON breaks (D24).
 ENDPOINT_REQUIREMENTS = {
@@ -39,7 +47,63 @@ class ConformanceFailure(AssertionError):
 
 class Inconclusive(Exception):
     """The check could not be judged fairly (e.g. the machine was too slow to finish a
-    burst inside one rate-limit window); reported as a skip, never as a failure."""
+    burst inside one rate-limit window): its own verdict, INCONCLUSIVE, never a pass, a
+    failure or a skip. --strict (and the managed run) fail on it."""
+
+
+class NotApplicable(Exception):
+    """The requirement does not apply to the configuration the user declared (e.g. the
+    "no ping when disabled" rule for a target declared with the heartbeat on): N/A."""
+
+
+class SuiteError(Exception):
+    """The suite itself is wrong (an unknown requirement id, a check that judged nothing):
+    reported as ERROR, never charged to the server."""
+
+
+# Requirement ids evaluated by an expectation since the current test started, and those
+# the test found not applicable to the declared configuration (id -> why).
+_judged: set[str] = set()
+_not_applicable: dict[str, str] = {}
+
+
+def start_test() -> None:
+    _judged.clear()
+    _not_applicable.clear()
+
+
+def judged() -> frozenset[str]:
+    return frozenset(_judged)
+
+
+def not_applicable_here() -> dict[str, str]:
+    return dict(_not_applicable)
+
+
+def judging(requirement: str) -> str:
+    """Record that an expectation for `requirement` is being evaluated; the id must be in
+    the catalogue."""
+    if requirement not in load_catalogue():
+        raise SuiteError(
+            f"the suite names requirement {requirement!r}, which is not in the catalogue"
+        )
+    _judged.add(requirement)
+    return requirement
+
+
+def not_applicable(reason: str) -> None:
+    """The whole check does not apply to the declared configuration."""
+    raise NotApplicable(reason)
+
+
+def not_applicable_to(requirement: str, reason: str) -> None:
+    """One of the check's requirements does not apply to the declared configuration; the
+    check goes on to judge the others."""
+    if requirement not in load_catalogue():
+        raise SuiteError(
+            f"the suite names requirement {requirement!r}, which is not in the catalogue"
+        )
+    _not_applicable[requirement] = reason
 
 
 def show(value: Any, limit: int = 400) -> str:
@@ -52,12 +116,14 @@ def show(value: Any, limit: int = 400) -> str:
 
 
 def that(requirement: str, ok: bool, *, sent: str, expected: str, actual: str) -> None:
+    judging(requirement)
     if not ok:
         raise ConformanceFailure(requirement, sent=sent, expected=expected, actual=actual)
 
 
 def fields(requirement: str, payload: Any, *, sent: str, **expected: Any) -> None:
     """Each named field of `payload` equals the expected value."""
+    judging(requirement)
     if not isinstance(payload, Mapping):
         raise ConformanceFailure(
             requirement, sent=sent, expected="a JSON object", actual=show(payload)
@@ -79,6 +145,7 @@ def schema(
     (`reference` adds the reference server's stricter rules, e.g. D8 timestamps)."""
     from chatrooms_fixtures.schemas import validate as schema_errors
 
+    judging(requirement)
     errors = schema_errors(name, payload, "reference" if level == "reference" else "documented")
     if errors:
         raise ConformanceFailure(
@@ -97,7 +164,8 @@ def matches(
     sent: str,
     expected: str,
 ) -> None:
-    if not check(payload):
+    judging(requirement)
+    if not _holds(check, payload):
         raise ConformanceFailure(requirement, sent=sent, expected=expected, actual=show(payload))
 
 
@@ -162,6 +230,7 @@ async def received(
     expected: str | None = None,
 ) -> Any:
     """`client` receives `event` (matching `where`) within the time allowed; its payload."""
+    judging(requirement)
     got = await client.next(event, where=where, within_ms=within_ms)
     if got is None:
         others = sorted({e.event for e in client.log})
@@ -186,35 +255,50 @@ async def nothing(
     within_ms: int,
 ) -> None:
     """None of `clients` receives `event` (matching `where`, and not already taken by an
-    earlier check) within the quiet window."""
+    earlier check) during the whole quiet window. An `event` whose payload the predicate
+    cannot read (a renamed or missing field) counts as received."""
     if not clients:
-        return
+        raise SuiteError(f"a must-not-receive check of {event!r} names no client")
+    judging(requirement)
     await asyncio.sleep(within_ms / 1000)
     for client in clients:
-        stray = client.received(event, where, untaken=True)
+        stray = client.received(event, where, untaken=True, unreadable_matches=True)
         if stray:
             raise ConformanceFailure(
                 requirement,
                 sent=sent,
-                expected=f"{client.name} does not receive {event!r}",
+                expected=f"{client.name} does not receive {event!r} within {within_ms} ms",
                 actual=f"{client.name} received {show(stray[0].payload)}",
             )
 
 
-async def json_endpoint(target: Target, path: str) -> dict[str, Any]:
+async def json_endpoint(http: Http, path: str) -> dict[str, Any]:
     """GET a health/stats endpoint: 200 with a JSON object, or a failure of that endpoint's
     requirement (D24)."""
-    reply = await asyncio.to_thread(target.http_get, path)
+    requirement = judging(ENDPOINT_REQUIREMENTS[path])
     try:
-        body = reply.json() if reply.status == 200 else None
-    except ValueError:
-        body = None
-    that(
-        ENDPOINT_REQUIREMENTS[path],
-        isinstance(body, dict),
-        sent=f"GET {path}",
-        expected="200 with a JSON object",
-        actual=f"{reply.status} {reply.body[:300]!r}",
-    )
-    assert isinstance(body, dict)
+        reply = await http.get(path)
+    except (TimeoutError, OSError) as error:
+        raise ConformanceFailure(
+            requirement,
+            sent=f"GET {path}",
+            expected="200 with a JSON object",
+            actual=f"no HTTP answer ({type(error).__name__}: {error})",
+        ) from None
+    body = reply.json_object()
+    if body is None:
+        raise ConformanceFailure(
+            requirement,
+            sent=f"GET {path}",
+            expected="200 with a JSON object",
+            actual=reply.describe(),
+        )
     return body
+
+
+def _holds(check: Callable[[Any], bool], payload: Any) -> bool:
+    # A predicate over a foreign server's payload: an odd shape is a "no", not a crash.
+    try:
+        return bool(check(payload))
+    except (KeyError, TypeError, AttributeError, IndexError, ValueError):
+        return False

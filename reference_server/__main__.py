@@ -22,7 +22,8 @@ configuration (environment variables; flags override HOST and PORT):
   WS_HEARTBEAT_INTERVAL    ping interval in ms (default 30000)
   WS_RATE_LIMIT_WINDOW_MS  rate-limit window in ms (default 60000)
   WS_TYPING_TIMEOUT        ms without `typing: true` before typing ends (default 5000)
-  REFERENCE_FAULT_ROOM     test only: events naming this room fail with 500 (default off)
+  REFERENCE_FAULT_ROOM     test only: events naming this room, and a connection whose
+                           token sub is this name, fail with 500 (default off)
 """
 
 

@@ -133,6 +133,8 @@ class Chat:
         try:
             source, token = extract_token(auth, environ)
             identity = decode_token(token, self.settings.jwt_secret.reveal(), now)
+            # D31's test hook: a user named after REFERENCE_FAULT_ROOM fails at CONNECT.
+            self._fault_switch(identity.user_id)
         except ApiError as refusal:
             if self.settings.detailed_logging:
                 log.info("refused connection %s: %s", sid, refusal.message)

@@ -6,8 +6,8 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.suite.conftest import Clients
-from conformance.target import Settings, Target
+from conformance.clients import Clients
+from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -62,22 +62,22 @@ async def test_joining_a_room_again_succeeds_without_a_second_user_joined(
     )
 
 
-def room_ids(target: Target) -> tuple[set[str], int]:
+async def room_ids(chat: Clients) -> tuple[set[str], int]:
     """The rooms /websocket/stats lists, and its rooms.totalCreated."""
-    stats = target.http_get("/websocket/stats").json()
+    stats = await expect.json_endpoint(chat.http, "/websocket/stats")
     rooms = stats.get("rooms") or {}
     return {d.get("roomId") for d in rooms.get("details") or []}, rooms.get("totalCreated", 0)
 
 
 @requirement("EVT-JOIN-CREATES-ROOM")
 async def test_the_first_join_creates_the_room_and_counts_it_once(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
-    before, created_before = room_ids(target)
+    before, created_before = await room_ids(chat)
     alice = await chat.member("alice", room)
-    after_first, created_first = room_ids(target)
+    after_first, created_first = await room_ids(chat)
     await chat.member("bob", room)
-    _, created_second = room_ids(target)
+    _, created_second = await room_ids(chat)
     sent = f"alice, then bob join the fresh room {room}"
     expect.that(
         "EVT-JOIN-CREATES-ROOM",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.suite.conftest import Clients
+from conformance.clients import Clients
 from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
@@ -68,8 +68,8 @@ async def test_after_leaving_a_socket_no_longer_receives_the_rooms_messages(
     )
 
 
-def listed(target: Target, room: str) -> bool:
-    stats = target.http_get("/websocket/stats").json()
+async def listed(chat: Clients, room: str) -> bool:
+    stats = await expect.json_endpoint(chat.http, "/websocket/stats")
     return room in {d.get("roomId") for d in (stats.get("rooms") or {}).get("details") or []}
 
 
@@ -84,7 +84,7 @@ async def test_the_last_leave_or_disconnect_removes_the_room(
     sent = f"alice leaves {room}; bob, the last one in it, then does: {how}"
     expect.that(
         "EVT-LEAVE-REMOVES-ROOM",
-        listed(target, room),
+        await listed(chat, room),
         sent=sent,
         expected=f"{room} still listed while bob is in it",
         actual="not listed",
@@ -93,7 +93,7 @@ async def test_the_last_leave_or_disconnect_removes_the_room(
         await bob.request("leaveRoom", {"roomId": room})
     else:
         await bob.disconnect()
-    removed = await _eventually(lambda: not listed(target, room), chat.target.timeout_ms)
+    removed = await _eventually(lambda: gone(chat, room), chat.target.timeout_ms)
     expect.that(
         "EVT-LEAVE-REMOVES-ROOM",
         removed,
@@ -103,10 +103,14 @@ async def test_the_last_leave_or_disconnect_removes_the_room(
     )
 
 
-async def _eventually(check: Callable[[], bool], within_ms: int) -> bool:
+async def gone(chat: Clients, room: str) -> bool:
+    return not await listed(chat, room)
+
+
+async def _eventually(check: Callable[[], Awaitable[bool]], within_ms: int) -> bool:
     """A disconnect is handled after the client's side of it: poll briefly."""
     for _ in range(max(1, within_ms // 50)):
-        if check():
+        if await check():
             return True
         await asyncio.sleep(0.05)
-    return check()
+    return await check()

@@ -9,7 +9,7 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import case, requirement
-from conformance.suite.conftest import Clients
+from conformance.clients import Clients
 
 pytestmark = pytest.mark.asyncio
 

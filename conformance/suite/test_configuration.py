@@ -4,16 +4,15 @@ their effect in test_s9_ping.py, NODE_ENV's limits in test_rate_limiting.py as w
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
+from conformance.clients import Clients
 from conformance.expect import show
-from conformance.suite import conftest
-from conformance.suite.conftest import MANAGED_ENV, Clients
+from conformance.http import Http
 from conformance.target import DOCUMENTED_LIMITS, Target
 
 pytestmark = pytest.mark.asyncio
@@ -28,21 +27,18 @@ LIMIT_FIELDS = {
 }
 
 
-async def read(target: Target, path: str) -> dict[str, Any]:
-    return await expect.json_endpoint(target, path)
+async def read(http: Http, path: str) -> dict[str, Any]:
+    return await expect.json_endpoint(http, path)
 
 
-def managed_setting(target: Target, name: str) -> str | None:
-    """A variable the suite set when it started the reference server itself, else None."""
-    if not target.managed:
-        return None
-    per_environment = getattr(conftest, "MANAGED_BY_ENVIRONMENT", {}).get(target.environment, {})
-    value = {**MANAGED_ENV, **per_environment}.get(name)
-    return str(value) if value is not None else None
-
-
-def as_int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+def declared_as(target: Target, setting: str) -> str:
+    """How the evidence names a declared value: the flag, or the document's default."""
+    source = target.declared.source(setting)
+    return {
+        "default": "the document's default; declare yours with a flag",
+        "managed": "as the suite started the reference server",
+        "health": "as the target reported it at start-up (--settings-from-health)",
+    }.get(source, "as declared")
 
 
 def field(body: dict[str, Any], *path: str) -> Any:
@@ -58,7 +54,7 @@ async def test_health_reports_the_namespace_that_accepts_connections(
 ) -> None:
     # The fixture connects to --namespace (default /chat): that namespace accepts clients.
     alice = await chat.connect("alice")
-    health = await read(target, HEALTH)
+    health = await read(chat.http, HEALTH)
     expect.that(
         "CFG-WS-NAMESPACE",
         field(health, "websocket", "namespace") == target.namespace and alice.connected,
@@ -70,101 +66,87 @@ async def test_health_reports_the_namespace_that_accepts_connections(
 
 
 @requirement("CFG-FRONTEND-URL")
-async def test_health_reports_the_configured_frontend_url_as_cors_origin(target: Target) -> None:
-    health = await read(target, HEALTH)
+async def test_health_reports_the_configured_frontend_url_as_cors_origin(
+    target: Target, http: Http
+) -> None:
+    health = await read(http, HEALTH)
     cors = field(health, "websocket", "corsOrigin")
     origins = [o.strip() for o in cors.split(",")] if isinstance(cors, str) else []
-    sent = f"GET {HEALTH}"
-    configured = managed_setting(target, "FRONTEND_URL")
-    if configured is not None:
-        # D24: "corsOrigin is the configured value as given".
-        expect.that(
-            "CFG-FRONTEND-URL",
-            cors == configured,
-            sent=sent,
-            expected=f"websocket.corsOrigin == {configured!r} (FRONTEND_URL as configured)",
-            actual=f"websocket.corsOrigin {show(cors)}",
-        )
-    elif target.frontend_url:
-        expect.that(
-            "CFG-FRONTEND-URL",
-            target.frontend_url in origins or cors == "*",
-            sent=sent,
-            expected=f"websocket.corsOrigin names {target.frontend_url} (--allowed-origin)",
-            actual=f"websocket.corsOrigin {show(cors)}",
-        )
+    declared = list(target.declared.allowed_origins)
+    # D24: "corsOrigin is the configured value as given"; D26: a comma-separated list.
     expect.that(
         "CFG-FRONTEND-URL",
-        bool(origins) and all(origins),
-        sent=sent,
-        expected="websocket.corsOrigin: an origin, or a comma-separated list of them",
+        origins == declared,
+        sent=f"GET {HEALTH}",
+        expected=f"websocket.corsOrigin == {','.join(declared)!r} "
+        f"(FRONTEND_URL {declared_as(target, 'allowed_origins')})",
         actual=f"websocket.corsOrigin {show(cors)}",
     )
-    # The origin it reports is the one the HTTP endpoints admit (D26).
-    if origins[0] != "*":
-        reply = await asyncio.to_thread(target.http_get, HEALTH, {"Origin": origins[0]})
+    # The origin it is configured with is the one the HTTP endpoints admit (D26).
+    if declared[0] != "*":
+        reply = await http.get(HEALTH, {"Origin": declared[0]})
         acao = reply.headers.get("access-control-allow-origin")
         expect.that(
             "CFG-FRONTEND-URL",
-            acao in (origins[0], "*"),
-            sent=f"GET {HEALTH} with Origin: {origins[0]} (the reported corsOrigin)",
-            expected=f"Access-Control-Allow-Origin: {origins[0]}",
+            acao in (declared[0], "*"),
+            sent=f"GET {HEALTH} with Origin: {declared[0]} (an allowed origin)",
+            expected=f"Access-Control-Allow-Origin: {declared[0]}",
             actual=f"{reply.status}, Access-Control-Allow-Origin: {acao!r}",
         )
 
 
 @requirement("CFG-WS-ENABLE-METRICS")
 async def test_features_metrics_says_whether_connections_are_counted(
-    chat: Clients, target: Target
+    chat: Clients, target: Target, http: Http
 ) -> None:
-    health = await read(target, HEALTH)
-    metrics = field(health, "features", "metrics")
+    metrics = target.declared.metrics
+    health = await read(http, HEALTH)
+    reported = field(health, "features", "metrics")
     expect.that(
         "CFG-WS-ENABLE-METRICS",
-        isinstance(metrics, bool),
+        reported is metrics,
         sent=f"GET {HEALTH}",
-        expected="features.metrics, a boolean",
+        expected=f"features.metrics == {str(metrics).lower()} "
+        f"(WS_ENABLE_METRICS {declared_as(target, 'metrics')})",
         actual=f"features {show(health.get('features'))}",
     )
+    if not metrics:
+        # What "off" means for the counters is D24's (reference): STATS-METRICS-DISABLED.
+        return
     for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
-        before = field(await read(target, STATS), "connections", "total")
+        before = field(await read(http, STATS), "connections", "total")
         await chat.connect(f"alice{attempt}")
-        after = field(await read(target, STATS), "connections", "total")
+        after = field(await read(http, STATS), "connections", "total")
         grew = after - before if isinstance(after, int) and isinstance(before, int) else None
-        if grew == (1 if metrics else 0) and (metrics or after == 0):
-            return
-        if attempt == 2:
+        if grew == 1 or attempt == 2:
             expect.that(
                 "CFG-WS-ENABLE-METRICS",
-                False,
+                grew == 1,
                 sent="one new connection",
-                expected="connections.total grows by 1"
-                if metrics
-                else "connections.total stays 0 (features.metrics=false)",
+                expected="connections.total grows by 1 (metrics on)",
                 actual=f"connections.total {show(before)} -> {show(after)}",
             )
+            return
 
 
 @requirement("CFG-WS-ENABLE-HEARTBEAT")
-async def test_features_heartbeat_is_a_boolean_as_configured(target: Target) -> None:
-    health = await read(target, HEALTH)
+async def test_features_heartbeat_is_a_boolean_as_configured(target: Target, http: Http) -> None:
+    health = await read(http, HEALTH)
     heartbeat = field(health, "features", "heartbeat")
-    configured = managed_setting(target, "WS_ENABLE_HEARTBEAT")
-    # doc: WS_ENABLE_HEARTBEAT defaults to true.
-    wanted = None if not target.managed else (configured or "true").lower() == "true"
+    wanted = target.declared.heartbeat_enabled
     expect.that(
         "CFG-WS-ENABLE-HEARTBEAT",
-        isinstance(heartbeat, bool) and (wanted is None or heartbeat is wanted),
+        heartbeat is wanted,
         sent=f"GET {HEALTH}",
-        expected="features.heartbeat, a boolean"
-        + (f" ({str(wanted).lower()}: as the server was started)" if wanted is not None else ""),
+        expected=f"features.heartbeat == {str(wanted).lower()} "
+        f"(WS_ENABLE_HEARTBEAT {declared_as(target, 'heartbeat_enabled')})",
         actual=f"features {show(health.get('features'))}",
     )
 
 
 @requirement("CFG-NODE-ENV")
-async def test_node_env_selects_the_documented_limits(target: Target) -> None:
-    health = await read(target, HEALTH)
+async def test_node_env_selects_the_documented_limits(target: Target, http: Http) -> None:
+    health = await read(http, HEALTH)
     expected = {LIMIT_FIELDS[k]: v for k, v in DOCUMENTED_LIMITS[target.environment].items()}
     reported = {name: field(health, "rateLimits", name) for name in expected}
     expect.that(
@@ -178,11 +160,11 @@ async def test_node_env_selects_the_documented_limits(target: Target) -> None:
 
 @requirement("CFG-DEBUG-MODE")
 async def test_development_reports_detailed_logging_and_the_lenient_limits(
-    target: Target,
+    target: Target, http: Http
 ) -> None:
     if target.environment != "development":
-        pytest.skip(f"the target declares NODE_ENV={target.environment}")
-    health = await read(target, HEALTH)
+        expect.not_applicable(f"the target is declared with NODE_ENV={target.declared.node_env}")
+    health = await read(http, HEALTH)
     # doc: "Set NODE_ENV=development for detailed logging and more lenient rate limits."
     expect.that(
         "CFG-DEBUG-MODE",
@@ -207,26 +189,21 @@ async def test_development_reports_detailed_logging_and_the_lenient_limits(
 
 @requirement("HEALTH-DISCOVERABLE-SETTINGS")
 async def test_health_reports_the_heartbeat_interval_and_typing_timeout_in_force(
-    target: Target,
+    target: Target, http: Http
 ) -> None:
-    # D25 (reference): features.heartbeatIntervalMs and features.typingTimeoutMs.
-    health = await read(target, HEALTH)
+    # D25 (reference): features.heartbeatIntervalMs and features.typingTimeoutMs, checked
+    # against what the user declared.
+    health = await read(http, HEALTH)
     declared = {
-        "heartbeatIntervalMs": target.heartbeat_interval_ms
-        or as_int(managed_setting(target, "WS_HEARTBEAT_INTERVAL")),
-        "typingTimeoutMs": target.typing_timeout_ms
-        or as_int(managed_setting(target, "WS_TYPING_TIMEOUT")),
+        "heartbeatIntervalMs": (target.declared.heartbeat_interval_ms, "heartbeat_interval_ms"),
+        "typingTimeoutMs": (target.declared.typing_timeout_ms, "typing_timeout_ms"),
     }
-    for name, value in declared.items():
+    for name, (value, setting) in declared.items():
         reported = field(health, "features", name)
         expect.that(
             "HEALTH-DISCOVERABLE-SETTINGS",
-            isinstance(reported, int)
-            and not isinstance(reported, bool)
-            and reported >= 1
-            and (value is None or reported == value),
+            reported == value and not isinstance(reported, bool),
             sent=f"GET {HEALTH}",
-            expected=f"features.{name}, a whole number of ms"
-            + (f" equal to the configured {value}" if value is not None else ""),
+            expected=f"features.{name} == {value} ({declared_as(target, setting)})",
             actual=f"features {show(health.get('features'))}",
         )

@@ -8,7 +8,8 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.suite.conftest import Clients
+from conformance.client import Refused
+from conformance.clients import Clients
 from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
@@ -77,7 +78,7 @@ async def test_an_unexpected_failure_answers_500_without_internals(
     )
     after = await alice.request("heartbeat")
     expect.response("ERR-500-INTERNAL", after, "heartbeatResponse", success=True)
-    health = target.http_get("/websocket/health")
+    health = await chat.http.get("/websocket/health")
     expect.that(
         "ERR-500-INTERNAL",
         health.status == 200,
@@ -116,3 +117,33 @@ async def test_the_fault_switch_comes_before_membership(chat: Clients, target: T
     alice = await chat.connect("alice")
     reply = await alice.request("sendMessage", {"roomId": target.fault_room, "content": "x"})
     expect.error_reply("ERR-CHECK-ORDER", reply, 500)
+
+
+@requirement("CONN-FAILURE-REFUSED-500")
+async def test_a_failure_while_accepting_a_connection_refuses_it_with_500(
+    chat: Clients, target: Target
+) -> None:
+    # D31 (reference): the fault room's name as the token's `sub` makes accepting fail.
+    if target.fault_room is None:
+        pytest.skip("no --fault-room: cannot make the target fail while accepting")
+    client = chat.client("faulty", user_id=target.fault_room)
+    token = target.token(client.user_id, client.username)
+    refusal: Refused | None = None
+    try:
+        await client.connect(target.url, token, transport=target.transport)
+    except Refused as refused:
+        refusal = refused
+    error = refusal.data if refusal is not None and isinstance(refusal.data, dict) else {}
+    data = error.get("data")
+    expect.that(
+        "CONN-FAILURE-REFUSED-500",
+        error.get("message") == "Internal Server Error"
+        and isinstance(data, dict)
+        and data.get("statusCode") == 500
+        and data.get("success") is False
+        and not LEAKS.search(" ".join(str(v) for v in data.values())),
+        sent=f"connect with a valid token whose sub is the fault room {target.fault_room!r}",
+        expected='refused: message "Internal Server Error", data {success: false, '
+        "statusCode: 500, ...} with no internals",
+        actual=f"refused: {expect.show(error)}" if refusal else "accepted",
+    )

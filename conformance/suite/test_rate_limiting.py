@@ -19,9 +19,10 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Reply
+from conformance.clients import Clients
 from conformance.expect import show
-from conformance.suite.conftest import Clients
-from conformance.target import DOCUMENTED_WINDOW_MS, Settings, Target
+from conformance.http import Http
+from conformance.target import DOCUMENTED_WINDOW_MS, Declaration, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -59,7 +60,10 @@ def cell_params() -> list[Any]:
 def require_environment(target: Target, environment: str) -> None:
     # `python -m conformance` runs both environments and merges: each cell is judged once.
     if target.environment != environment:
-        pytest.skip(f"the target declares NODE_ENV={target.environment}")
+        expect.not_applicable(
+            f"the target is declared with NODE_ENV={target.declared.node_env} "
+            f"({target.environment} limits)"
+        )
 
 
 def accepted(reply: Reply) -> bool:
@@ -186,8 +190,8 @@ async def over_limit(
     return reply
 
 
-async def stats(target: Target) -> dict[str, Any]:
-    return await expect.json_endpoint(target, "/websocket/stats")
+async def stats(http: Http) -> dict[str, Any]:
+    return await expect.json_endpoint(http, "/websocket/stats")
 
 
 def counter(body: Mapping[str, Any], *path: str) -> Any:
@@ -203,7 +207,7 @@ def counter(body: Mapping[str, Any], *path: str) -> Any:
 @requirement("RL-OVER-LIMIT-429", "ERR-429-RATE-LIMITED", "SEC-RATE-LIMITING")
 @pytest.mark.parametrize(("environment", "kind"), cell_params())
 async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_no_effect(
-    chat: Clients, room: str, target: Target, settings: Settings, environment: str, kind: str
+    chat: Clients, room: str, target: Target, settings: Declaration, environment: str, kind: str
 ) -> None:
     require_environment(target, environment)
     cell = CELLS[environment, kind]
@@ -235,6 +239,14 @@ async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_
         status_of(reply) == 429,
         sent=reply.sent,
         expected="the error object with statusCode 429",
+        actual=reply.describe(),
+    )
+    # doc "Security Considerations": rate limiting is in force, by the documented table.
+    expect.that(
+        "SEC-RATE-LIMITING",
+        status_of(reply) == 429,
+        sent=reply.sent,
+        expected=f"the event after the documented allowance of {limit} is refused",
         actual=reply.describe(),
     )
     expect.schema("ERR-429-RATE-LIMITED", "error", reply.payload, sent=reply.sent)
@@ -276,17 +288,23 @@ async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_
             where=lambda p: p["roomId"] == over_room,
             within_ms=0,
         )
-        await bob.request("getRoomStats", {"roomId": over_room})
-        room_stats = await bob.next("roomStats", where=lambda p: p["roomId"] == over_room)
-        if room_stats is not None:
-            users = room_stats.payload.get("users")
-            expect.that(
-                "RL-OVER-LIMIT-429",
-                isinstance(users, list) and all(u.get("userId") != me for u in users),
-                sent=reply.sent,
-                expected=f"{me} is not in {over_room} after the refused join",
-                actual=f"roomStats {show(room_stats.payload)}",
-            )
+        stats_reply = await bob.request("getRoomStats", {"roomId": over_room})
+        room_stats = await expect.received(
+            "SRV-ROOM-STATS-RECIPIENTS",
+            bob,
+            "roomStats",
+            sent=stats_reply.sent,
+            where=lambda p: p["roomId"] == over_room,
+        )
+        users = room_stats.get("users") if isinstance(room_stats, Mapping) else None
+        expect.that(
+            "RL-OVER-LIMIT-429",
+            isinstance(users, list)
+            and all(isinstance(u, Mapping) and u.get("userId") != me for u in users),
+            sent=f"{reply.sent}; then bob asks getRoomStats for {over_room}",
+            expected=f"{me} is not among the users of {over_room} after the refused join",
+            actual=f"roomStats {show(room_stats)}",
+        )
     else:
         await expect.nothing(
             "RL-OVER-LIMIT-429",
@@ -300,7 +318,7 @@ async def test_the_documented_allowance_passes_and_the_next_event_gets_429_with_
 
 @requirement("RL-REPEAT-JOIN-COUNTED")
 async def test_joining_the_same_room_again_counts_against_the_join_allowance(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     limit = target.limits["joinRoom"]
     alice = await chat.connect("alice")
@@ -315,68 +333,66 @@ async def test_joining_the_same_room_again_counts_against_the_join_allowance(
 
 @requirement("RL-VIOLATIONS-COUNTED")
 async def test_each_refusal_adds_exactly_one_to_rate_limiting_violations(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     if not settings.metrics:
-        pytest.skip("the target reports features.metrics=false (D24: counters stay 0)")
+        expect.not_applicable("the target is declared with metrics off (D24: counters stay 0)")
     kind = "joinRoom"  # the smallest allowance, so the cheapest burst
     limit = target.limits[kind]
     cell = CELLS[target.environment, kind]
     refusals = 3
     for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
         user = await counted(chat, kind, f"alice{attempt}", f"{room}-{attempt}")
-        before = await stats(target)
+        before = await stats(chat.http)
         started = time.monotonic()
         await spend(user, limit, cell, limit)
         for _ in range(refusals):
             await over_limit(user.send, cell, started, settings.window_ms, limit)
-        after = await stats(target)
+        after = await stats(chat.http)
         grew = (counter(after, "rateLimiting", "violations") or 0) - (
             counter(before, "rateLimiting", "violations") or 0
         )
-        if grew == refusals:
-            return
-        if attempt == 2:
+        if grew == refusals or attempt == 2:
             expect.that(
                 "RL-VIOLATIONS-COUNTED",
-                False,
+                grew == refusals,
                 sent=f"{refusals} joinRoom events over the allowance of {limit} (twice)",
                 expected=f"rateLimiting.violations grows by exactly {refusals}",
                 actual=f"it grew by {grew}: {show(counter(before, 'rateLimiting'))} -> "
                 f"{show(counter(after, 'rateLimiting'))}",
             )
+            return
 
 
 @requirement("RL-OVER-LIMIT-429")
 async def test_a_message_refused_with_429_is_not_counted_as_processed(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     # D21 "has no effect", D7 "nothing is counted as processed".
     if not settings.metrics:
-        pytest.skip("the target reports features.metrics=false (D24: counters stay 0)")
+        expect.not_applicable("the target is declared with metrics off (D24: counters stay 0)")
     limit = target.limits["sendMessage"]
     cell = CELLS[target.environment, "sendMessage"]
     for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
         user = await counted(chat, "sendMessage", f"alice{attempt}", f"{room}-{attempt}")
-        before = await stats(target)
+        before = await stats(chat.http)
         started = time.monotonic()
         await spend(user, limit, cell, limit)
         reply = await over_limit(user.send, cell, started, settings.window_ms, limit)
-        after = await stats(target)
+        after = await stats(chat.http)
         grew = (counter(after, "messages", "totalProcessed") or 0) - (
             counter(before, "messages", "totalProcessed") or 0
         )
-        if grew == limit:
-            return
-        if attempt == 2:
+        if grew == limit or attempt == 2:
             expect.that(
                 "RL-OVER-LIMIT-429",
-                False,
+                grew == limit,
                 sent=f"{limit} messages, then {reply.sent} (refused: {reply.describe()})",
                 expected=f"messages.totalProcessed grows by {limit}: the refused message is "
                 "not processed",
                 actual=f"it grew by {grew}",
             )
+            return
 
 
 # -- what the limits apply to -----------------------------------------------------------
@@ -384,7 +400,7 @@ async def test_a_message_refused_with_429_is_not_counted_as_processed(
 
 @requirement("RL-PER-USER-AND-KIND")
 async def test_an_exhausted_join_allowance_limits_neither_other_kinds_nor_other_users(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     # Joins first: the one kind that needs no earlier event, so that a server sharing one
     # allowance across kinds refuses alice's first message below.
@@ -423,7 +439,7 @@ async def test_an_exhausted_join_allowance_limits_neither_other_kinds_nor_other_
 
 @requirement("RL-PER-USER-ACROSS-SOCKETS")
 async def test_one_user_on_two_sockets_shares_one_allowance(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     # D5 (reference): rate limits are per user, not per socket.
     limit = target.limits["joinRoom"]
@@ -451,7 +467,7 @@ async def test_one_user_on_two_sockets_shares_one_allowance(
 
 @requirement("RL-OTHER-EVENTS-UNLIMITED")
 async def test_leave_room_get_room_stats_and_heartbeat_are_not_limited(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     count = max(target.limits.values()) + 1  # more than any documented allowance
     joins = target.limits["joinRoom"]
@@ -538,7 +554,7 @@ async def test_refused_invalid_and_non_member_events_do_not_use_up_the_allowance
 
 @requirement("RL-WINDOW-RESET", "RL-FIXED-WINDOW")
 async def test_the_full_allowance_returns_when_the_window_that_began_with_the_first_event_ends(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     window = settings.window_ms
     if window > target.slow_threshold_ms and not target.run_slow:
@@ -578,14 +594,14 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
                 f"{kind} (and since the last)",
                 actual=f"{again.describe()}; at the end of the first window: {reply.describe()}",
             )
-            expect.that(
-                "RL-FIXED-WINDOW",
-                False,
-                sent=reply.sent,
-                expected=f"success: the window began with the first counted {kind} "
-                f"{(time.monotonic() - start) * 1000:.0f} ms ago and lasts {window} ms",
-                actual=f"{reply.describe()} (accepted only a window after the last event)",
-            )
+        expect.that(
+            "RL-FIXED-WINDOW",
+            accepted(reply),
+            sent=reply.sent,
+            expected=f"success: the window began with the first counted {kind} "
+            f"{(time.monotonic() - start) * 1000:.0f} ms ago and lasts {window} ms",
+            actual=f"{reply.describe()} (accepted only a window after the last event)",
+        )
         restarted = time.monotonic()
         await spend(user, limit - 1, "RL-WINDOW-RESET", limit, spent=1)
         again = await user.send()
@@ -607,9 +623,9 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
 
 @requirement("HEALTH-RATE-LIMITS", "RL-WINDOW-REPORTED")
 async def test_health_reports_the_documented_limits_of_the_declared_environment(
-    target: Target,
+    target: Target, http: Http
 ) -> None:
-    body = await expect.json_endpoint(target, "/websocket/health")
+    body = await expect.json_endpoint(http, "/websocket/health")
     limits = body.get("rateLimits")
     expected = {HEALTH_FIELDS[kind]: target.limits[kind] for kind in KINDS}
     reported = {name: counter(body, "rateLimits", name) for name in expected}
@@ -621,21 +637,21 @@ async def test_health_reports_the_documented_limits_of_the_declared_environment(
         actual=f"rateLimits {show(limits)}",
     )
     window = counter(body, "rateLimits", "windowMs")
-    if target.declared_window_ms is None:
+    declared = target.declared.window_ms
+    if declared == DOCUMENTED_WINDOW_MS:
         # doc: "Rate limits reset every 60 seconds."
         expect.that(
             "HEALTH-RATE-LIMITS",
             window == DOCUMENTED_WINDOW_MS,
             sent="GET /websocket/health",
-            expected=f"rateLimits.windowMs == {DOCUMENTED_WINDOW_MS} (no other window declared)",
+            expected=f"rateLimits.windowMs == {DOCUMENTED_WINDOW_MS} (the document's window)",
             actual=f"rateLimits {show(limits)}",
         )
-    else:
-        # D22 (reference): the window in force, as the target was configured.
-        expect.that(
-            "RL-WINDOW-REPORTED",
-            window == target.declared_window_ms,
-            sent="GET /websocket/health",
-            expected=f"rateLimits.windowMs == {target.declared_window_ms} (the declared window)",
-            actual=f"rateLimits {show(limits)}",
-        )
+    # D22 (reference): the window in force, as the user declared it.
+    expect.that(
+        "RL-WINDOW-REPORTED",
+        window == declared,
+        sent="GET /websocket/health",
+        expected=f"rateLimits.windowMs == {declared} (the declared window)",
+        actual=f"rateLimits {show(limits)}",
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.suite.conftest import Clients
+from conformance.clients import Clients
 
 pytestmark = pytest.mark.asyncio
 

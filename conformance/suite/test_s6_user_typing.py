@@ -9,8 +9,8 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Where
-from conformance.suite.conftest import Clients
-from conformance.target import Settings, Target
+from conformance.clients import Clients
+from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -141,7 +141,7 @@ async def test_disconnecting_ends_typing(chat: Clients, room: str) -> None:
 
 @requirement("EVT-TYPING-TIMEOUT")
 async def test_typing_ends_after_the_typing_timeout(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     timeout_ms = settings.typing_timeout_ms
     if timeout_ms > target.slow_threshold_ms and not target.run_slow:
@@ -174,7 +174,7 @@ async def test_typing_ends_after_the_typing_timeout(
 
 @requirement("EVT-TYPING-TIMEOUT")
 async def test_a_repeated_typing_true_refreshes_the_timeout(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     timeout_ms = settings.typing_timeout_ms
     if timeout_ms * 2 > target.slow_threshold_ms and not target.run_slow:

@@ -11,23 +11,13 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Received
+from conformance.clients import Clients
 from conformance.expect import show
-from conformance.suite.conftest import MANAGED_ENV, Clients
-from conformance.target import Settings, Target
+from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
 
 PINGS = 3  # two gaps per socket, over more than two intervals without an answer
-
-
-def configured_interval(target: Target, settings: Settings) -> int:
-    """The interval the target was configured with when the suite knows it (a flag, or the
-    reference server it started), else the one the target reports (D25), else 30000."""
-    if target.heartbeat_interval_ms is not None:
-        return target.heartbeat_interval_ms
-    if target.managed and "WS_HEARTBEAT_INTERVAL" in MANAGED_ENV:
-        return int(MANAGED_ENV["WS_HEARTBEAT_INTERVAL"])
-    return settings.heartbeat_interval_ms
 
 
 def tolerance(interval_ms: int) -> tuple[float, float]:
@@ -43,11 +33,11 @@ def tolerance(interval_ms: int) -> tuple[float, float]:
     "HB-NO-DROP",
 )
 async def test_ping_reaches_every_socket_at_the_interval_and_unanswered_sockets_stay(
-    chat: Clients, room: str, target: Target, settings: Settings
+    chat: Clients, room: str, target: Target, settings: Declaration
 ) -> None:
     if not settings.heartbeat_enabled:
-        pytest.skip("the target reports features.heartbeat=false")
-    interval = configured_interval(target, settings)
+        expect.not_applicable("the target is declared with the heartbeat off")
+    interval = settings.heartbeat_interval_ms
     low, high = tolerance(interval)
     if PINGS * high > target.slow_threshold_ms and not target.run_slow:
         pytest.skip(
@@ -80,7 +70,7 @@ async def test_ping_reaches_every_socket_at_the_interval_and_unanswered_sockets_
                     False,
                     sent=sent,
                     expected=f"a ping at {client.name} within {high:.0f} ms "
-                    + ("(health reports features.heartbeat=true)" if not got else "of the last"),
+                    + ("(the heartbeat is declared on)" if not got else "of the last"),
                     actual=f"no ping within {high:.0f} ms after {len(got)} pings",
                 )
             assert ping is not None
@@ -96,6 +86,14 @@ async def test_ping_reaches_every_socket_at_the_interval_and_unanswered_sockets_
             sent=sent,
             expected=f"pings at {client.name} every {interval} ms "
             f"(each gap within {low:.0f}-{high:.0f} ms)",
+            actual=f"gaps of {', '.join(f'{gap:.0f}' for gap in gaps)} ms",
+        )
+        expect.that(
+            "CFG-WS-HEARTBEAT-INTERVAL",
+            bool(gaps) and all(low <= gap <= high for gap in gaps),
+            sent=sent,
+            expected=f"the ping cadence follows WS_HEARTBEAT_INTERVAL={interval} "
+            f"({settings.source('heartbeat_interval_ms')})",
             actual=f"gaps of {', '.join(f'{gap:.0f}' for gap in gaps)} ms",
         )
         for ping in pings:
@@ -121,11 +119,11 @@ async def test_ping_reaches_every_socket_at_the_interval_and_unanswered_sockets_
 
 @requirement("CFG-WS-ENABLE-HEARTBEAT")
 async def test_no_ping_arrives_when_heartbeat_is_disabled(
-    chat: Clients, target: Target, settings: Settings
+    chat: Clients, target: Target, settings: Declaration
 ) -> None:
     if settings.heartbeat_enabled:
-        pytest.skip("the target reports features.heartbeat=true")
-    quiet = int(1.5 * configured_interval(target, settings))
+        expect.not_applicable("the target is declared with the heartbeat on")
+    quiet = int(1.5 * settings.heartbeat_interval_ms)
     if quiet > target.slow_threshold_ms and not target.run_slow:
         pytest.skip(
             f"listening {quiet} ms (1.5 intervals) is longer than --slow-threshold-ms "
@@ -136,7 +134,7 @@ async def test_no_ping_arrives_when_heartbeat_is_disabled(
         "CFG-WS-ENABLE-HEARTBEAT",
         [alice],
         "ping",
-        sent="nothing (health reports features.heartbeat=false)",
+        sent="nothing (the heartbeat is declared off)",
         within_ms=quiet,
     )
     stray = alice.received("ping")

@@ -14,9 +14,10 @@ import pytest
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Refused
+from conformance.clients import Clients
 from conformance.expect import show
-from conformance.suite.conftest import Clients
-from conformance.target import HttpReply, Target, http_request
+from conformance.http import Http
+from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -131,7 +132,7 @@ def usernames_in(event: str, payload: Any) -> list[Any]:
 
 @requirement("SEC-XSS-USERNAME-ESCAPED")
 async def test_a_username_from_the_token_is_escaped_in_every_event_that_carries_it(
-    chat: Clients, room: str, target: Target
+    chat: Clients, room: str, target: Target, http: Http
 ) -> None:
     raw = f"<b>&\"'x</b>-{chat.tag}"
     bob = await chat.member("bob", room)
@@ -195,30 +196,22 @@ async def test_a_username_from_the_token_is_escaped_in_every_event_that_carries_
 # -- D26: CORS -------------------------------------------------------------------------------
 
 
-async def get(target: Target, path: str, headers: dict[str, str]) -> HttpReply:
-    return await asyncio.to_thread(target.http_get, path, headers)
+def configured_origins(target: Target) -> list[str]:
+    """The allowed origins the user declared (--allowed-origins; the document's default
+    http://localhost:5173 when silent), never what the target reports (D26)."""
+    return list(target.declared.allowed_origins)
 
 
-async def configured_origins(target: Target) -> list[str]:
-    """The allowed origins: --allowed-origin, else health's corsOrigin (a list, D26)."""
-    if target.frontend_url:
-        return [target.frontend_url]
-    reply = await get(target, HEALTH, {})
-    try:
-        body = reply.json()
-    except ValueError:
-        body = None
-    cors = body.get("websocket", {}).get("corsOrigin") if isinstance(body, dict) else None
-    return [o.strip() for o in cors.split(",") if o.strip()] if isinstance(cors, str) else []
-
-
-async def allowed_origin(target: Target) -> str:
-    origins = [o for o in await configured_origins(target) if o != "*"]
+def allowed_origin(target: Target) -> str:
+    origins = [o for o in configured_origins(target) if o != "*"]
     if not origins:
-        pytest.skip(
-            "no allowed origin is known: pass --allowed-origin (health's corsOrigin gives none)"
-        )
+        expect.not_applicable("the target is declared to allow any origin (--allowed-origins=*)")
     return origins[0]
+
+
+def foreign_origins_refused(target: Target) -> None:
+    if "*" in configured_origins(target):
+        expect.not_applicable("the target is declared to allow any origin (--allowed-origins=*)")
 
 
 async def handshake(
@@ -244,9 +237,9 @@ async def handshake(
 @requirement("SEC-CORS-HANDSHAKE-REFUSED", "CFG-FRONTEND-URL")
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_a_handshake_from_a_foreign_origin_is_refused_and_from_the_allowed_one_accepted(
-    chat: Clients, target: Target, transport: str
+    chat: Clients, target: Target, http: Http, transport: str
 ) -> None:
-    allowed = await allowed_origin(target)
+    allowed = allowed_origin(target)
     # Concurrently: closing a polling client takes a while.
     (ok, detail), (foreign_ok, foreign_detail) = await asyncio.gather(
         handshake(chat, "alice", target, transport, allowed),
@@ -270,9 +263,11 @@ async def test_a_handshake_from_a_foreign_origin_is_refused_and_from_the_allowed
 
 @requirement("SEC-CORS-HTTP-ALLOW-ORIGIN")
 @pytest.mark.parametrize("path", (HEALTH, STATS))
-async def test_http_endpoints_allow_the_configured_origin_only(target: Target, path: str) -> None:
-    allowed = await allowed_origin(target)
-    reply = await get(target, path, {"Origin": allowed})
+async def test_http_endpoints_allow_the_configured_origin_only(
+    target: Target, http: Http, path: str
+) -> None:
+    allowed = allowed_origin(target)
+    reply = await http.get(path, {"Origin": allowed})
     acao = reply.headers.get("access-control-allow-origin")
     expect.that(
         "SEC-CORS-HTTP-ALLOW-ORIGIN",
@@ -281,7 +276,7 @@ async def test_http_endpoints_allow_the_configured_origin_only(target: Target, p
         expected=f"200 with Access-Control-Allow-Origin: {allowed}",
         actual=f"{reply.status}, Access-Control-Allow-Origin: {acao!r}",
     )
-    reply = await get(target, path, {"Origin": FOREIGN_ORIGIN})
+    reply = await http.get(path, {"Origin": FOREIGN_ORIGIN})
     acao = reply.headers.get("access-control-allow-origin")
     expect.that(
         "SEC-CORS-HTTP-ALLOW-ORIGIN",
@@ -294,15 +289,16 @@ async def test_http_endpoints_allow_the_configured_origin_only(target: Target, p
 
 @requirement("SEC-CORS-PREFLIGHT-REFUSED")
 @pytest.mark.parametrize("path", (HEALTH, STATS))
-async def test_a_preflight_from_a_foreign_origin_is_refused(target: Target, path: str) -> None:
+async def test_a_preflight_from_a_foreign_origin_is_refused(
+    target: Target, http: Http, path: str
+) -> None:
     headers = {
         "Origin": FOREIGN_ORIGIN,
         "Access-Control-Request-Method": "GET",
         "Access-Control-Request-Headers": "content-type",
     }
-    reply = await asyncio.to_thread(
-        http_request, "OPTIONS", target.url + path, headers, target.timeout_ms
-    )
+    foreign_origins_refused(target)
+    reply = await http.request("OPTIONS", path, headers)
     acao = reply.headers.get("access-control-allow-origin")
     admits = acao is not None and acao.strip() in (FOREIGN_ORIGIN, "*")
     expect.that(
@@ -315,9 +311,11 @@ async def test_a_preflight_from_a_foreign_origin_is_refused(target: Target, path
 
 
 @requirement("SEC-CORS-NO-ORIGIN-SERVED")
-async def test_requests_without_an_origin_are_served(chat: Clients, target: Target) -> None:
+async def test_requests_without_an_origin_are_served(
+    chat: Clients, target: Target, http: Http
+) -> None:
     for path in (HEALTH, STATS):
-        reply = await get(target, path, {})
+        reply = await http.get(path, {})
         expect.that(
             "SEC-CORS-NO-ORIGIN-SERVED",
             reply.status == 200,
@@ -340,16 +338,18 @@ async def test_requests_without_an_origin_are_served(chat: Clients, target: Targ
 
 @requirement("SEC-CORS-ORIGIN-LIST")
 async def test_every_origin_of_a_comma_separated_frontend_url_is_allowed(
-    chat: Clients, target: Target
+    chat: Clients, target: Target, http: Http
 ) -> None:
-    origins = [o for o in await configured_origins(target) if o != "*"]
+    origins = [o for o in configured_origins(target) if o != "*"]
     if len(origins) < 2:
-        pytest.skip(f"the target's FRONTEND_URL is one origin ({', '.join(origins) or 'none'})")
+        expect.not_applicable(
+            f"the target is declared with one allowed origin ({', '.join(origins) or 'none'})"
+        )
     outcomes = await asyncio.gather(
         *(handshake(chat, f"alice{n}", target, "websocket", o) for n, o in enumerate(origins))
     )
     for origin, (ok, detail) in zip(origins, outcomes, strict=True):
-        reply = await get(target, HEALTH, {"Origin": origin})
+        reply = await http.get(HEALTH, {"Origin": origin})
         acao = reply.headers.get("access-control-allow-origin")
         expect.that(
             "SEC-CORS-ORIGIN-LIST",

@@ -9,7 +9,7 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.suite.conftest import Clients
+from conformance.clients import Clients
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,7 +42,7 @@ async def test_every_timestamp_has_the_to_iso_string_form(chat: Clients, room: s
     await expect.received("SRV-TIMESTAMP-FORMAT", bob, "userTyping", sent="alice types")
     payloads = [(e.event, e.payload) for c in (alice, bob) for e in c.log]
     for health_path in ("/websocket/health", "/websocket/stats"):
-        payloads.append((health_path, chat.target.http_get(health_path).json()))
+        payloads.append((health_path, await expect.json_endpoint(chat.http, health_path)))
     checked = 0
     for event, payload in payloads:
         for path, value in stamps(payload):

@@ -11,7 +11,7 @@ from conformance import expect
 from conformance.catalogue import case as catalogue_case
 from conformance.catalogue import requirement
 from conformance.client import RESPONSE_EVENTS
-from conformance.suite.conftest import Clients
+from conformance.clients import Clients
 
 pytestmark = pytest.mark.asyncio
 

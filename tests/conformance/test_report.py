@@ -36,8 +36,21 @@ def failed(ids: list[str], broke: list[str]) -> CaseResult:
     )
 
 
-def skipped(*ids: str, reason: str = "needs --fault-room") -> CaseResult:
-    return CaseResult(nodeid="t::s", requirements=list(ids), outcome="skipped", skip_reason=reason)
+def skipped(*ids: str, reason: str = "needs --fault-room", run: str = "") -> CaseResult:
+    return CaseResult(
+        nodeid="t::s", requirements=list(ids), outcome="skipped", skip_reason=reason, run=run
+    )
+
+
+def outcome(kind: str, *ids: str, run: str = "") -> CaseResult:
+    return CaseResult(
+        nodeid=f"t::{kind}", requirements=list(ids), outcome=kind, skip_reason="why", run=run
+    )
+
+
+def in_run(result: CaseResult, run: str) -> CaseResult:
+    result.run = run
+    return result
 
 
 @pytest.mark.parametrize(
@@ -104,8 +117,51 @@ def skipped(*ids: str, reason: str = "needs --fault-room") -> CaseResult:
         ([passed("DOC-A")], {"DOC-A": "known"}, "documented", Verdict.STALE, Verdict.NOT_RUN, 1),
         # skipped everywhere
         ([skipped("DOC-A")], {}, "documented", Verdict.SKIP, Verdict.NOT_RUN, 0),
-        # skipped in one environment, passed in the other: passed
-        ([skipped("DOC-A"), passed("DOC-A")], {}, "documented", Verdict.PASS, Verdict.NOT_RUN, 0),
+        # skipped in one environment, passed in the other: not passed everywhere it applies
+        (
+            [skipped("DOC-A", run="production"), in_run(passed("DOC-A"), "development")],
+            {},
+            "documented",
+            Verdict.SKIP,
+            Verdict.NOT_RUN,
+            0,
+        ),
+        # not applicable in one environment, passed in the other: passed
+        (
+            [outcome("not_applicable", "DOC-A", run="p"), in_run(passed("DOC-A"), "d")],
+            {},
+            "documented",
+            Verdict.PASS,
+            Verdict.NOT_RUN,
+            0,
+        ),
+        # not applicable everywhere: N/A, which does not gate
+        (
+            [outcome("not_applicable", "DOC-A")],
+            {},
+            "reference",
+            Verdict.NOT_APPLICABLE,
+            Verdict.NOT_RUN,
+            0,
+        ),
+        # an error of the suite is its own verdict, and always fails the run
+        (
+            [outcome("error", "REF-B"), passed("DOC-A")],
+            {},
+            "documented",
+            Verdict.PASS,
+            Verdict.ERROR,
+            1,
+        ),
+        # inconclusive is its own verdict, never a pass, even beside one
+        (
+            [outcome("inconclusive", "DOC-A"), passed("DOC-A")],
+            {},
+            "documented",
+            Verdict.INCONCLUSIVE,
+            Verdict.NOT_RUN,
+            0,
+        ),
     ],
 )
 def test_verdicts_follow_results_level_and_expectations(
@@ -121,7 +177,36 @@ def test_verdicts_follow_results_level_and_expectations(
         for r in judge(CATALOGUE, results, level=level, expectations=expectations)
     }
     assert (judged["DOC-A"].verdict, judged["REF-B"].verdict) == (doc, ref)
-    assert summarize(list(judged.values())).gating_failures == gating
+    assert summarize(list(judged.values())).gating == gating
+
+
+@pytest.mark.parametrize("kind", ["skipped", "inconclusive"])
+def test_strict_makes_skips_and_inconclusive_results_fail_the_run(kind: str) -> None:
+    results = [outcome(kind, "DOC-A"), passed("REF-B")]
+    lenient = judge(CATALOGUE, results, level="reference", expectations={})
+    strict = judge(CATALOGUE, results, level="reference", expectations={}, strict=True)
+    assert summarize(lenient).gating == 0
+    assert summarize(strict).gating == 1
+
+
+def test_a_requirement_a_passing_test_found_not_applicable_is_not_passed() -> None:
+    result = passed("DOC-A", "REF-B")
+    result.not_applicable = {"REF-B": "metrics declared off"}
+    judged = {
+        r.requirement.id: r for r in judge(CATALOGUE, [result], level="reference", expectations={})
+    }
+    assert judged["DOC-A"].verdict == Verdict.PASS
+    assert judged["REF-B"].verdict == Verdict.NOT_APPLICABLE
+
+
+def test_the_verdict_of_each_environment_is_shown() -> None:
+    results = [
+        in_run(passed("DOC-A"), "development"),
+        outcome("not_applicable", "DOC-A", run="production"),
+    ]
+    (doc, _) = judge(CATALOGUE, results, level="reference", expectations={})
+    assert doc.by_run == {"development": "PASS", "production": "N/A"}
+    assert "development PASS, production N/A" in render_terminal([doc], level="reference")
 
 
 def test_the_last_line_is_the_grep_able_summary() -> None:
@@ -133,7 +218,7 @@ def test_the_last_line_is_the_grep_able_summary() -> None:
     )
     terminal = render_terminal(judged, level="documented")
     assert terminal.splitlines()[-1] == "conformance: 1 passed, 1 failed, 0 skipped"
-    assert "FAIL (not gating)" in terminal and "a reference sentence" in terminal
+    assert "(not gating)" in terminal and "a reference sentence" in terminal
     markdown = render_markdown(judged, level="documented", header="h")
     assert markdown.rstrip().splitlines()[-1] == "conformance: 1 passed, 1 failed, 0 skipped"
     assert (

@@ -1,9 +1,11 @@
 """The suite's command line against a live reference server: token sources, selection,
-expectations (stale ones fail the run), levels, and the reports."""
+expectations (stale ones fail the run), the declaration (judged, never read from the
+target's self-report), the installed console script run by path, and the reports."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,7 +39,8 @@ def conformance(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def against(server: RunningServer, *args: str) -> list[str]:
-    return ["--target", server.url, "--env", "development", *args]
+    # The declaration of the server above: the document's defaults but the window.
+    return ["--target", server.url, "--env", "development", "--window-ms", "3000", *args]
 
 
 def test_a_passing_selection_exits_0_with_the_summary_last(
@@ -69,14 +72,15 @@ def test_a_passing_selection_exits_0_with_the_summary_last(
 
 
 def test_a_token_command_replaces_the_secret(server: RunningServer) -> None:
-    command = f"chatrooms-token {{user_id}} --username {{username}} --secret {SECRET}"
+    mint = Path(sys.executable).parent / "chatrooms-token"
+    command = f"{mint} {{user_id}} --username {{username}} --secret {SECRET}"
     done = conformance(
         *against(server, "--token-cmd", command, "--only", "AUTH-CONNECT-PAYLOAD-TOKEN"),
         "--",
         *FAST,
     )
     assert done.returncode == 0, done.stdout[-3000:]
-    assert "PASS                 AUTH-CONNECT-PAYLOAD-TOKEN" in done.stdout
+    assert "PASS          AUTH-CONNECT-PAYLOAD-TOKEN" in done.stdout
 
 
 def test_a_wrong_secret_fails_loudly_instead_of_passing(server: RunningServer) -> None:
@@ -84,7 +88,8 @@ def test_a_wrong_secret_fails_loudly_instead_of_passing(server: RunningServer) -
         *against(server, "--secret", "not-the-secret", "--only", "EVT-JOIN-RESPONSE"), "--", *FAST
     )
     assert done.returncode == 1
-    assert "refused a valid token" in done.stdout
+    assert "FAIL          AUTH-VALID-TOKEN-ACCEPTED" in done.stdout
+    assert "actual:   refused:" in done.stdout
 
 
 def test_an_expected_failure_that_passes_is_stale_and_fails_the_run(
@@ -125,3 +130,82 @@ def test_a_target_without_a_token_source_is_a_usage_error(server: RunningServer)
     done = conformance(*against(server, "--only", "EVT-JOIN-RESPONSE"), "--", *FAST)
     assert done.returncode != 0
     assert "--secret" in done.stdout + done.stderr
+
+
+def test_the_installed_console_script_runs_by_path_without_the_venv_on_path(
+    server: RunningServer,
+) -> None:
+    # pipx, CI images and venv/bin/... scripts run a tool by its path, venv not activated;
+    # schemathesis (the HEALTH- checks) must still be found.
+    script = Path(sys.executable).parent / "chatrooms-conformance"
+    assert script.exists(), f"no console script next to {sys.executable}"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    done = subprocess.run(
+        [str(script), *against(server, "--secret", SECRET, "--only", "HEALTH-,STATS-ENDPOINT")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+        env=env,
+        cwd="/",
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert done.stdout.splitlines()[-1].startswith("conformance: ")
+    assert " 0 failed" in done.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--window-ms", "soon", "--window-ms must be a whole number of milliseconds"),
+        ("--heartbeat", "maybe", "--heartbeat must be on or off"),
+        ("--typing-timeout-ms", "0", "--typing-timeout-ms must be at least 1 ms"),
+    ],
+)
+def test_a_bad_declared_setting_is_one_usage_error_at_start_up(
+    server: RunningServer, flag: str, value: str, message: str
+) -> None:
+    done = conformance(*against(server, "--secret", SECRET, flag, value), "--", *FAST)
+    assert done.returncode == 4, done.stdout[-2000:]
+    assert (done.stdout + done.stderr).count(message) == 1
+
+
+def test_any_node_env_is_accepted_and_means_development(server: RunningServer) -> None:
+    # D21: any value other than production is development.
+    done = conformance(
+        "--target",
+        server.url,
+        "--env",
+        "staging",
+        "--window-ms",
+        "3000",
+        "--secret",
+        SECRET,
+        "--only",
+        "CFG-NODE-ENV,RL-DEV-JOINS",
+        "--",
+        *FAST,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "NODE_ENV staging (declared)" in done.stdout
+
+
+def test_the_declaration_is_judged_not_the_servers_self_report(
+    tmp_path: Path,
+) -> None:
+    # A server whose heartbeat is off but whose user declared nothing: the documented
+    # default (on, every 30000 ms) is expected, so its health report fails the check.
+    with RunningServer({"JWT_SECRET": SECRET, "WS_ENABLE_HEARTBEAT": "false"}) as quiet:
+        done = conformance(
+            "--target",
+            quiet.url,
+            "--secret",
+            SECRET,
+            "--only",
+            "CFG-WS-ENABLE-HEARTBEAT",
+            "--",
+            *FAST,
+        )
+    assert done.returncode == 1, done.stdout[-3000:]
+    assert "features.heartbeat == true (WS_ENABLE_HEARTBEAT the document's default" in done.stdout
