@@ -35,7 +35,7 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from chatrooms_fixtures.tokens import mint  # imported here: a first import stalls the hub
 from chatrooms_load.client import ChatConnection, ConnectFailed, Response
-from chatrooms_load.latency import Histogram, decode_probe, encode_probe
+from chatrooms_load.latency import OBSERVER_SENDER, Histogram, decode_probe, encode_probe
 from chatrooms_load.options import add_options
 from chatrooms_load.ratelimits import DEVELOPMENT, RateLimits
 from chatrooms_load.summary import CpuReport, Tally, format_summary, summarize
@@ -124,10 +124,13 @@ class Run:
     def _monitor(self) -> None:
         last_cpu, last_second = time.process_time(), int(time.time())
         while True:
+            # A random nap (0.05-0.15 s, 0.1 on average), so a periodic load on the hub
+            # cannot hide between the samples.
+            nap = random.uniform(0.05, 0.15)
             asked = time.perf_counter()
-            gevent.sleep(0.1)
+            gevent.sleep(nap)
             now = time.time()
-            lag_ms = (time.perf_counter() - asked - 0.1) * 1000
+            lag_ms = (time.perf_counter() - asked - nap) * 1000
             second = int(now)
             self.lag.setdefault(second, Histogram()).record(max(lag_ms, 0.0))
             if second != last_second:
@@ -249,8 +252,9 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         notes=notes,
         user_timestamps=getattr(options, "rx_timestamps", "kernel") == "user",
     )
-    breaches = check(summary, Thresholds.from_options(options))
-    text = format_summary(summary) + "\n" + format_breaches(breaches)
+    thresholds = Thresholds.from_options(options)
+    breaches = check(summary, thresholds)
+    text = format_summary(summary) + "\n" + format_breaches(breaches, thresholds)
     if options is None or not options.summary_quiet:
         print(text, flush=True)
     if options is not None and options.summary_json:
@@ -278,6 +282,7 @@ class ChatUser(User):
         self._fire = environment.events.request.fire
         self._next_at = 0.0
         self._last_received = self._last_sent = 0.0
+        self.rooms: set[str] = set()  # rooms this user joined and has not left
 
     # -- options -------------------------------------------------------------------
 
@@ -352,7 +357,28 @@ class ChatUser(User):
         conn, self.conn = self.conn, None
         if conn is not None and conn.connected:
             RUN.tally.client_disconnects += 1
+            self._left_all()
             conn.close()
+
+    def _left_all(self) -> None:
+        now = time.time()
+        for room in sorted(self.rooms):
+            RUN.tally.membership.append((now, room, -1))
+        self.rooms.clear()
+
+    def _membership(self, event: str, payload: Any, response: Response | None) -> None:
+        """Keep who is in which room (for the self-check's probe counts)."""
+        if response is None or response.status is not None or not isinstance(payload, dict):
+            return
+        room = payload.get("roomId")
+        if not isinstance(room, str):
+            return
+        if event == "joinRoom" and room not in self.rooms:
+            self.rooms.add(room)
+            RUN.tally.membership.append((response.received_at, room, 1))
+        elif event == "leaveRoom" and room in self.rooms:
+            self.rooms.discard(room)
+            RUN.tally.membership.append((response.received_at, room, -1))
 
     def on_stop(self) -> None:
         self.disconnect()
@@ -376,6 +402,8 @@ class ChatUser(User):
 
         def answered(response: Response | None) -> None:
             self._record(event, response, expect)
+            if event in ("joinRoom", "leaveRoom"):
+                self._membership(event, payload, response)
             if then is not None:
                 then(response)
 
@@ -463,6 +491,10 @@ class ChatUser(User):
         if probe is None:
             RUN.tally.events["receiveMessage (not from the harness)"] += 1
             return
+        if probe.sender == OBSERVER_SENDER:
+            # The self-check's probe: stamped by the observer's clock, timed here by ours.
+            RUN.tally.probe(probe.seq, (received_at - probe.sent_at) * 1000)
+            return
         own = probe.sender == self.user_id
         latency = (received_at - probe.sent_at) * 1000
         if received_at == self._last_received and probe.sent_at - self._last_sent > LATE_GAP_S:
@@ -473,6 +505,7 @@ class ChatUser(User):
         self._last_received, self._last_sent = received_at, probe.sent_at
         timed = own or getattr(RUN.options, "fanout_clock", "wall") == "wall"
         RUN.tally.deliveries += 1
+        RUN.tally.sent_deliveries[(int(probe.sent_at), data.get("roomId"))] += 1
         RUN.tally.timeline.delivery(received_at, latency if timed else None)
         if timed:
             RUN.tally.timed += 1
@@ -493,6 +526,7 @@ class ChatUser(User):
     def _on_close(self, reason: str) -> None:
         # Called only for sessions the harness did not end itself.
         RUN.tally.disconnects += 1
+        self._left_all()
         RUN.tally.error("disconnect")
         self._fire(
             request_type="WS",

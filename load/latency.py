@@ -18,6 +18,9 @@ from typing import Any
 # The content of a load message: "load <sent_at> <sender> <seq> [padding]". Only
 # characters that D13's HTML escaping leaves alone, so the content arrives unchanged.
 PROBE_TAG = "load"
+# The sender name of the self-check's observer (chatrooms_load.observer): its probes are
+# stamped with the observer's clock, and the harness counts and times them apart.
+OBSERVER_SENDER = "selfcheck-observer"
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,14 @@ def decode_probe(content: object) -> Probe | None:
 
 def bucket_us(ms: float) -> int:
     """The histogram key for a latency: microseconds rounded to 3 significant digits, so
-    at most 0.5 % off (0.05 ms below 10 ms). Negative values (clock skew) clamp to 0."""
+    at most 0.5 % off (0.05 ms below 10 ms). Negative values (a send stamp later than the
+    receive stamp: clocks that disagree) keep their sign, so a skew shows instead of
+    hiding as 0 ms."""
     us = round(ms * 1000)
+    if us < 0:
+        return -bucket_us(-ms)
     if us < 1000:
-        return max(us, 0)
+        return us
     scale: int = 10 ** (len(str(us)) - 3)
     return round(us / scale) * scale
 

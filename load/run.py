@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +25,20 @@ from chatrooms_load.options import DEFAULTS, SCENARIOS, add_options, workload
 from chatrooms_load.ratelimits import plan_window
 
 LIMITS_WINDOW_MS = 2000  # limits scenario: several windows fit a short run
-# What chatrooms-load can start without --host: the reference server, and two yardsticks
-# for benchmarks (no tokens checked, no rate limits): a bare python-socketio broadcast
-# server and a minimal asyncio one that outruns the generator.
-SERVERS: dict[str, list[str] | None] = {
-    "reference": None,
-    "baseline": [sys.executable, "-m", "chatrooms_load.baseline_server"],
-    "blast": [sys.executable, "-m", "chatrooms_load.blast_server"],
-}
+
+
+def server_command(server_cmd: Sequence[str] | None) -> list[str]:
+    """The command that starts the server: the reference server, or the caller's (any
+    server that prints 'listening on http://HOST:PORT ' and answers GET
+    /websocket/health, such as the yardsticks in the repository's benchmarks/)."""
+    if server_cmd:
+        return list(server_cmd)
+    return [sys.executable, "-m", "reference_server"]
+
+
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """`command` under `taskset -c CPUS` (pin a process and its children), or as is."""
+    return ["taskset", "-c", cpus, *command] if cpus else command
 
 
 def scenario_file(scenario: str) -> Path:
@@ -67,12 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: chosen from the scenario's rates)",
     )
     parser.add_argument(
-        "--server",
-        choices=list(SERVERS),
-        default="reference",
-        help="what to start without --host: the reference server, the bare "
-        "python-socketio broadcast server benchmarks compare it with (baseline), or a "
-        "minimal asyncio server that outruns the generator (blast, for its capacity)",
+        "--server-cmd",
+        default=None,
+        metavar="CMD",
+        help="without --host: start this server instead of the reference server (shell "
+        "syntax; it must print 'listening on http://HOST:PORT ' and answer GET "
+        "/websocket/health), e.g. 'python benchmarks/baseline_server.py'",
+    )
+    parser.add_argument(
+        "--server-cpus",
+        default=None,
+        metavar="LIST",
+        help="pin the started server to these CPUs (taskset -c LIST)",
+    )
+    parser.add_argument(
+        "--generator-cpus",
+        default=None,
+        metavar="LIST",
+        help="pin the Locust process(es) to these CPUs (taskset -c LIST)",
     )
     parser.add_argument(
         "--server-env",
@@ -86,13 +106,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["capacity"]:
+        from chatrooms_load.capacity import main as capacity
+
+        return capacity(argv[1:])
     args, locust_args = build_parser().parse_known_args(argv)
     scenario: str = args.scenario
-    locustfile = str(scenario_file(scenario))
+    # -f FILE: a locustfile of one's own built on chatrooms_load.chat_user (the scenario
+    # name still picks the defaults and the rate-limit plan).
+    locustfile = (
+        [] if _has(locust_args, "-f", "--locustfile") else ["-f", str(scenario_file(scenario))]
+    )
     if _has(locust_args, "--worker"):
         # A worker takes host, users and options from its master.
-        command = [sys.executable, "-m", "locust", "-f", locustfile, *locust_args]
-        return _run_locust(command)
+        command = [sys.executable, "-m", "locust", *locustfile, *locust_args]
+        return _run_locust(pinned(command, args.generator_cpus))
 
     defaults = DEFAULTS[scenario]
     extra: list[str] = []
@@ -115,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         for item in args.server_env:
             name, _, value = item.partition("=")
             env[name] = value
-        if args.server != "reference":
-            note = f"rate limits: none ({args.server} server)"
-        server = RunningServer(env, command=SERVERS[args.server])
+        if args.server_cmd is not None:
+            note = "rate limits: those of the server started with --server-cmd"
+        command = server_command(None if args.server_cmd is None else shlex.split(args.server_cmd))
+        server = RunningServer(env, command=pinned(command, args.server_cpus))
         host = server.url
-        print(f"chatrooms-load: {args.server} server at {host} (development)", flush=True)
+        what = "reference server" if args.server_cmd is None else f"server ({args.server_cmd})"
+        print(f"chatrooms-load: {what} at {host} (development)", flush=True)
     else:
         host = args.host
         note = f"rate limits: those of {host} (read from its /websocket/health)"
@@ -132,8 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.executable,
         "-m",
         "locust",
-        "-f",
-        locustfile,
+        *locustfile,
         "--headless",
         "-H",
         host,
@@ -149,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         *locust_args,
     ]
     try:
-        code = _run_locust(command)
+        code = _run_locust(pinned(command, args.generator_cpus))
     finally:
         if server is not None:
             server.stop()

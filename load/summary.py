@@ -47,6 +47,21 @@ class Tally:
     client_disconnects: int = 0  # the harness ended a session (churn, end of run)
     events: Counter[str] = field(default_factory=Counter)  # other server events received
     timeline: Timeline = field(default_factory=Timeline)
+    # The self-check's observer probes (sender OBSERVER_SENDER), kept out of the figures
+    # above: per probe seq, the latencies the harness's receivers saw (total = count).
+    probes: dict[int, Histogram] = field(default_factory=dict)
+    # (time, room, +1 joined / -1 left or disconnected): who was in which room when, so
+    # the self-check knows how many of the harness's receivers each probe should reach.
+    membership: list[tuple[float, str, int]] = field(default_factory=list)
+    # Deliveries of the harness's own messages by (second they were sent, room): the
+    # self-check compares them with the messages the observer saw in its room.
+    sent_deliveries: Counter[tuple[int, str]] = field(default_factory=Counter)
+
+    def probe(self, seq: int, latency_ms: float) -> None:
+        histogram = self.probes.get(seq)
+        if histogram is None:
+            histogram = self.probes[seq] = Histogram()
+        histogram.record(latency_ms)
 
     def error(self, code: str) -> None:
         self.failures += 1
@@ -66,6 +81,10 @@ class Tally:
         self.client_disconnects += other.client_disconnects
         self.events.update(other.events)
         self.timeline.merge(other.timeline)
+        for seq, histogram in other.probes.items():
+            self.probes.setdefault(seq, Histogram()).merge(histogram)
+        self.membership.extend(other.membership)
+        self.sent_deliveries.update(other.sent_deliveries)
 
     def drain(self) -> Tally:
         """Hand over everything counted so far and start from zero (worker reports)."""
@@ -89,6 +108,9 @@ class Tally:
             "client_disconnects": self.client_disconnects,
             "events": dict(self.events),
             "timeline": self.timeline.to_wire(),
+            "probes": {str(seq): h.to_wire() for seq, h in self.probes.items()},
+            "membership": [list(entry) for entry in self.membership],
+            "sent_deliveries": [[s, room, n] for (s, room), n in self.sent_deliveries.items()],
         }
 
     @classmethod
@@ -107,6 +129,11 @@ class Tally:
             client_disconnects=data["client_disconnects"],
             events=Counter(data["events"]),
             timeline=Timeline.from_wire(data["timeline"]),
+            probes={int(k): Histogram.from_wire(v) for k, v in data.get("probes", {}).items()},
+            membership=[(float(t), str(r), int(d)) for t, r, d in data.get("membership", [])],
+            sent_deliveries=Counter(
+                {(int(s), str(room)): int(n) for s, room, n in data.get("sent_deliveries", [])}
+            ),
         )
 
 
@@ -161,6 +188,11 @@ class Summary:
     saturation: list[str]
     notes: list[str]
     timeline: list[tuple[int, int, float | None, float | None, float | None]]
+    steady_from: int | None = None  # the steady window [steady_from, steady_to), seconds
+    steady_to: int | None = None
+    probes: dict[str, dict[str, int]] = field(default_factory=dict)  # seq -> histogram
+    membership: list[tuple[float, str, int]] = field(default_factory=list)
+    sent_deliveries: list[tuple[int, str, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -233,6 +265,11 @@ def summarize(
         saturation=saturation,
         notes=list(notes or []),
         timeline=tally.timeline.rows(),
+        steady_from=window[0] if window else None,
+        steady_to=window[-1] + 1 if window else None,
+        probes={str(seq): h.to_wire() for seq, h in sorted(tally.probes.items())},
+        membership=sorted(tally.membership),
+        sent_deliveries=sorted((s, room, n) for (s, room), n in tally.sent_deliveries.items()),
     )
 
 

@@ -28,6 +28,18 @@ class Thresholds:
             fail_on_saturation=bool(getattr(options, "fail_on_saturation", False)),
         )
 
+    @property
+    def any_set(self) -> bool:
+        return self.fail_on_saturation or any(
+            value is not None
+            for value in (
+                self.min_deliveries_per_s,
+                self.max_fanout_p95_ms,
+                self.max_fanout_p99_ms,
+                self.max_error_ratio,
+            )
+        )
+
 
 @dataclass(frozen=True)
 class Breach:
@@ -86,7 +98,11 @@ def check(summary: Summary, limits: Thresholds) -> list[Breach]:
     return out
 
 
-def format_breaches(breaches: list[Breach]) -> str:
+def format_breaches(breaches: list[Breach], limits: Thresholds | None = None) -> str:
+    """The thresholds line(s) of the summary; "no thresholds set" when `limits` has none,
+    so a run without any never reads as one that met them."""
     if not breaches:
+        if limits is not None and not limits.any_set:
+            return "thresholds: no thresholds set"
         return "thresholds: all met"
     return "\n".join(f"THRESHOLD MISSED ({b.threshold}): {b.message}" for b in breaches)

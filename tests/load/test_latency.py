@@ -45,7 +45,8 @@ def test_content_that_is_not_a_probe_decodes_to_none(content: object) -> None:
     ("ms", "key"),
     [
         (0.0, 0),
-        (-3.0, 0),  # clock skew clamps to zero
+        (-3.0, -3000),  # clock skew keeps its sign
+        (-12.345, -12300),
         (0.4567, 457),
         (0.9994, 999),
         (1.2345, 1230),

@@ -98,7 +98,12 @@ def test_breaches_print_one_line_each_naming_the_threshold() -> None:
         "THRESHOLD MISSED (max-fanout-p99-ms): fan-out p99 120.0 ms exceeds the maximum 1 ms "
         "by 119.0 ms",
     ]
-    assert format_breaches([]) == "thresholds: all met"
+    assert format_breaches([], Thresholds(max_fanout_p99_ms=100)) == "thresholds: all met"
+
+
+def test_a_run_without_thresholds_says_so_instead_of_all_met() -> None:
+    assert format_breaches([], Thresholds()) == "thresholds: no thresholds set"
+    assert format_breaches([], Thresholds(fail_on_saturation=True)) == "thresholds: all met"
 
 
 def test_thresholds_come_from_the_command_line_options() -> None:
