@@ -31,8 +31,8 @@ import jwt
 import socketio
 
 from reference_server import app as app_module
+from reference_server import decoding, events, validation
 from reference_server import errors as errors_module
-from reference_server import events, validation
 from reference_server import http as http_module
 from reference_server.app import ChatApp, create_app
 from reference_server.auth import Identity, TokenSource
@@ -56,8 +56,13 @@ class Mutant:
     environment: str  # the NODE_ENV it runs with
     mutate: Callable[[ChatApp], None]
     store: Callable[[], Store] | None = None  # a broken Store passed to create_app
-    # Not in the default self-test run (its time budget); SELFTEST_MUTANTS=all runs it.
+    # Not in the quicker `core` self-test set; the default (all) runs it.
     extended: bool = False
+    # The whole suite runs against each mutant unless this names a selection (--only):
+    # only for a mutant that makes every check wait out its timeout. A selection that
+    # includes the targeted ids is sound for them: a verdict comes only from the checks
+    # that name an id or fail under it.
+    only: tuple[str, ...] | None = None
 
 
 MUTANTS: dict[str, Mutant] = {}
@@ -70,13 +75,16 @@ def mutant(
     environment: str = "development",
     store: Callable[[], Store] | None = None,
     extended: bool = False,
+    only: tuple[str, ...] | None = None,
 ) -> Callable[[Callable[[ChatApp], None]], Callable[[ChatApp], None]]:
     """Register `mutate(app)` as mutant `name`."""
 
     def register(mutate: Callable[[ChatApp], None]) -> Callable[[ChatApp], None]:
         if name in MUTANTS:
             raise ValueError(f"mutant {name} is registered twice")
-        MUTANTS[name] = Mutant(name, breaks, requirements, environment, mutate, store, extended)
+        MUTANTS[name] = Mutant(
+            name, breaks, requirements, environment, mutate, store, extended, only
+        )
         return mutate
 
     return register
@@ -1093,6 +1101,203 @@ def _no_pings(app: ChatApp) -> None:
         await asyncio.Event().wait()
 
     patch(app_module, "ping_forever", never)
+
+
+# -- servers whose health report lies about their configuration -------------------------
+# The suite judges what the user declared (the documented defaults here), never what the
+# target says about itself: each of these is caught by its behaviour.
+
+
+def _claim(**features: Any) -> Callable[[ChatApp], None]:
+    """A health report whose `features` (and corsOrigin) say what the server is not."""
+
+    def mutate(app: ChatApp) -> None:
+        health = original(http_module, "health")
+
+        def claimed(*args: Any) -> dict[str, Any]:
+            body: dict[str, Any] = health(*args)
+            cors = features.get("corsOrigin")
+            websocket = {**body["websocket"], **({"corsOrigin": cors} if cors else {})}
+            rest = {k: v for k, v in features.items() if k != "corsOrigin"}
+            return {**body, "websocket": websocket, "features": {**body["features"], **rest}}
+
+        patch(http_module, "health", claimed)
+
+    return mutate
+
+
+@mutant(
+    "lying-no-pings",
+    "sends no ping while its health report claims the heartbeat is off",
+    "HB-PING-INTERVAL",
+)
+def _lying_no_pings(app: ChatApp) -> None:
+    _no_pings(app)
+    _claim(heartbeat=False)(app)
+
+
+@mutant(
+    "lying-no-metrics",
+    "counts no connection while its health report claims metrics are off",
+    "STATS-CONNECTIONS-TOTAL",
+)
+def _lying_no_metrics(app: ChatApp) -> None:
+    app.counters.enabled = False
+    app.chat.counters.enabled = False
+    _claim(metrics=False)(app)
+
+
+@mutant(
+    "lying-any-origin",
+    "accepts a handshake from any Origin while its health report claims corsOrigin '*'",
+    "SEC-CORS-HANDSHAKE-REFUSED",
+)
+def _lying_any_origin(app: ChatApp) -> None:
+    _cors_any_handshake(app)
+    _claim(corsOrigin="*")(app)
+
+
+# -- a stray event whose field a check's predicate reads is renamed ----------------------
+
+
+@mutant(
+    "user-offline-early-renamed-field",
+    "userOffline, with userId renamed uid, is sent when the first of two sockets closes",
+    "SRV-USER-OFFLINE-RECIPIENTS",
+    store=EveryCloseIsLast,
+)
+def _offline_early_renamed(app: ChatApp) -> None:
+    def renamed(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+        if event == ServerEvent.USER_OFFLINE and "userId" in payload:
+            payload = {**without(payload, "userId"), "uid": payload["userId"]}
+        return payload, sids
+
+    rewrite_sends(app, renamed)
+
+
+@mutant(
+    "user-left-renamed-field-on-repeat-leave",
+    "a repeated leaveRoom sends userLeft again, with userId renamed uid",
+    "EVT-LEAVE-IDEMPOTENT",
+)
+def _left_again_renamed(app: ChatApp) -> None:
+    chat = app.chat
+
+    def wrap(handler: Handler) -> Handler:
+        async def wrapped(sid: str, args: tuple[Any, ...]) -> Payload:
+            room_id = args[0].get("roomId") if args and isinstance(args[0], dict) else None
+            was_member = isinstance(room_id, str) and room_id in chat.store.rooms_of(sid)
+            response = await handler(sid, args)
+            if isinstance(room_id, str) and not was_member:
+                user_id = chat.store.identity(sid).user_id
+                stray = {"uid": user_id, "username": "x", "roomId": room_id}
+                await app.sio.emit(
+                    ServerEvent.USER_LEFT, stray, room=None, namespace=app.settings.namespace
+                )
+            return response
+
+        return wrapped
+
+    replace_handler(app, "leaveRoom", wrap)
+
+
+# -- a server that never answers -----------------------------------------------------------
+
+
+@mutant(
+    "never-answers",
+    "no client event is ever answered: no ack, no response event, no error",
+    "EVT-JOIN-RESPONSE",
+    "EVT-HEARTBEAT-RESPONSE",
+    # Every check would wait out its timeout: judge the two events' own checks.
+    only=("EVT-JOIN-RESPONSE", "EVT-HEARTBEAT-RESPONSE"),
+)
+def _never_answers(app: ChatApp) -> None:
+    async def silent(sid: str, args: tuple[Any, ...]) -> Payload:
+        await asyncio.Event().wait()
+        return {}
+
+    for event in list(app.chat.handlers):
+        replace_handler(app, event, lambda _handler: silent)
+
+
+# -- hostile input (D35) ----------------------------------------------------------------------
+
+
+def _wrap_refuse(app: ChatApp, instead: Callable[[Any, Any], Awaitable[bool]]) -> None:
+    """Run `instead(eio_sid, refusal)` before the server's D35 refusal; True skips it."""
+    sio: Any = app.sio
+    refuse = sio._refuse
+
+    async def refusing(eio_sid: str, refusal: Any) -> None:
+        if not await instead(eio_sid, refusal):
+            await refuse(eio_sid, refusal)
+
+    sio._refuse = refusing
+
+
+@mutant(
+    "drops-deep-payloads",
+    "a payload nested deeper than the limit gets no answer at all (python-socketio's own "
+    "RecursionError behaviour)",
+    "ROB-DEEP-PAYLOAD-400",
+    "ROB-UNDECODABLE-EVENT-400",
+)
+def _drops_deep_payloads(app: ChatApp) -> None:
+    async def drop(eio_sid: str, refusal: Any) -> bool:
+        return "deeper than" in refusal.reason
+
+    _wrap_refuse(app, drop)
+
+
+@mutant(
+    "hangs-on-malformed-frame",
+    "a frame that is not a Socket.IO packet hangs its connection: never closed, never read",
+    "ROB-NOT-SOCKETIO-CLOSES",
+)
+def _hangs_on_malformed_frame(app: ChatApp) -> None:
+    async def hang(eio_sid: str, refusal: Any) -> bool:
+        if refusal.close:
+            await asyncio.Event().wait()
+        return False
+
+    _wrap_refuse(app, hang)
+
+
+@mutant(
+    "closes-on-unknown-namespace",
+    "an event for a namespace the connection has not joined closes the connection",
+    "ROB-UNKNOWN-NAMESPACE-IGNORED",
+)
+def _closes_on_unknown_namespace(app: ChatApp) -> None:
+    sio: Any = app.sio
+    connected = sio._connected
+
+    def strict(eio_sid: str, namespace: str | None) -> bool:
+        if connected(eio_sid, namespace):
+            return True
+        raise decoding.Undecodable("an event for another namespace", close=True)
+
+    sio._connected = strict
+
+
+@mutant(
+    "drops-binary-attachments",
+    "binary attachments are dropped, so a binary payload is never answered and the packet "
+    "waiting for them swallows the next frame",
+    "ROB-BINARY-PAYLOAD-400",
+    "ROB-UNDECODABLE-EVENT-400",
+)
+def _drops_binary_attachments(app: ChatApp) -> None:
+    sio: Any = app.sio
+    dispatch = sio._dispatch
+
+    async def dropping(eio_sid: str, data: str | bytes) -> None:
+        if isinstance(data, bytes):
+            return
+        await dispatch(eio_sid, data)
+
+    sio._dispatch = dropping
 
 
 # -- command line --------------------------------------------------------------------------
