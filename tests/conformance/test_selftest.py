@@ -196,7 +196,7 @@ class Campaign:
             )
         for m in mutants:
             self.runs[m.name] = self._pool.submit(
-                run_suite, m.name, mutant_command(m.name), m.environment, None
+                run_suite, m.name, mutant_command(m.name), m.environment, m.only
             )
 
     def result(self, label: str) -> SuiteRun:
@@ -232,6 +232,10 @@ def campaign(request: pytest.FixtureRequest, kill_log: KillLog) -> Iterator[Camp
 
 def test_every_mutant_applies_and_names_catalogue_requirements() -> None:
     catalogue = load_catalogue()
+    narrowed = {
+        m.name for m in MUTANTS.values() if m.only and not set(m.requirements) <= set(m.only)
+    }
+    assert not narrowed, f"a mutant's selection leaves out the ids it targets: {narrowed}"
     unknown = {m.name: r for m in MUTANTS.values() for r in m.requirements if r not in catalogue}
     assert not unknown, f"mutants name requirements missing from the catalogue: {unknown}"
     assert {m.environment for m in MUTANTS.values()} <= set(ENVIRONMENTS)
