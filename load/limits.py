@@ -23,6 +23,7 @@ from chatrooms_load.client import Response
 
 set_scenario("limits")
 TOO_MANY = frozenset({429})
+BURST_TIMEOUT_S = 10.0  # a burst not fully answered by then is counted, not judged
 
 
 class Burst:
@@ -64,7 +65,7 @@ class LimitBreaker(ChatUser):
         for burst in bursts:
             self._send(burst)
         for burst in bursts:
-            burst.done.wait(timeout=10)
+            burst.done.wait(timeout=BURST_TIMEOUT_S)
             self._judge(burst, limits.window_ms / 1000)
 
     def _send(self, burst: Burst) -> None:
@@ -96,14 +97,20 @@ class LimitBreaker(ChatUser):
 
     def _judge(self, burst: Burst, window_s: float) -> None:
         RUN.tally.attempts += 1  # the burst's own verdict
+        RUN.tally.bursts += 1
         name = f"{burst.event} burst over the limit"
         problem = None
         if burst.last_answer - self.window_started > window_s:
             # Answered after the window ended: a new window may have taken some of the
             # burst, so the counts prove nothing (a slow server, a short window).
+            RUN.tally.bursts_outlasted += 1
             name += " (inconclusive: outlasted the window)"
         elif burst.accepted > burst.limit:
             problem = f"{burst.event}: {burst.accepted} accepted in one window, limit {burst.limit}"
+        elif burst.answered < burst.count:
+            # Some answers never came in time: no 429 yet proves nothing either way.
+            RUN.tally.bursts_unanswered += 1
+            name += f" (not judged: not fully answered within {BURST_TIMEOUT_S:g} s)"
         elif burst.answered == burst.count and burst.refused == 0:
             problem = (
                 f"{burst.event}: no 429 after {burst.count} in one window (limit {burst.limit})"

@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a Locust load scenario against the Chat Rooms API. Flags not "
         "listed here go to Locust (-u, -r, -t, --processes, --master, --worker, ...); "
         "see `locust --help` and the scenario options below.",
-        epilog="scenarios: " + ", ".join(SCENARIOS),
+        epilog="scenarios: " + ", ".join(SCENARIOS) + ". `chatrooms-load capacity SCENARIO "
+        "--vary NAME=V1,V2,...` steps a scenario up to the server's ceiling "
+        "(chatrooms-load capacity --help).",
     )
     parser.add_argument("scenario", choices=list(SCENARIOS))
     parser.add_argument(

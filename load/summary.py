@@ -43,6 +43,9 @@ class Tally:
     expected_429: int = 0  # limits scenario: refusals it provoked on purpose
     over_limit: int = 0  # limits scenario: deliveries of messages refused with 429
     late_deliveries: int = 0  # dated > 5 ms late by the kernel: read after a later arrival
+    bursts: int = 0  # limits scenario: bursts sent over the limit
+    bursts_unanswered: int = 0  # ... not fully answered within their timeout: never judged
+    bursts_outlasted: int = 0  # ... answered after their window ended: inconclusive
     disconnects: int = 0  # the server or the network ended a session
     client_disconnects: int = 0  # the harness ended a session (churn, end of run)
     events: Counter[str] = field(default_factory=Counter)  # other server events received
@@ -77,6 +80,9 @@ class Tally:
         self.expected_429 += other.expected_429
         self.over_limit += other.over_limit
         self.late_deliveries += other.late_deliveries
+        self.bursts += other.bursts
+        self.bursts_unanswered += other.bursts_unanswered
+        self.bursts_outlasted += other.bursts_outlasted
         self.disconnects += other.disconnects
         self.client_disconnects += other.client_disconnects
         self.events.update(other.events)
@@ -104,6 +110,7 @@ class Tally:
             "expected_429": self.expected_429,
             "over_limit": self.over_limit,
             "late_deliveries": self.late_deliveries,
+            "bursts": [self.bursts, self.bursts_unanswered, self.bursts_outlasted],
             "disconnects": self.disconnects,
             "client_disconnects": self.client_disconnects,
             "events": dict(self.events),
@@ -125,6 +132,9 @@ class Tally:
             expected_429=data["expected_429"],
             over_limit=data["over_limit"],
             late_deliveries=data["late_deliveries"],
+            bursts=data.get("bursts", [0, 0, 0])[0],
+            bursts_unanswered=data.get("bursts", [0, 0, 0])[1],
+            bursts_outlasted=data.get("bursts", [0, 0, 0])[2],
             disconnects=data["disconnects"],
             client_disconnects=data["client_disconnects"],
             events=Counter(data["events"]),
@@ -193,6 +203,9 @@ class Summary:
     probes: dict[str, dict[str, int]] = field(default_factory=dict)  # seq -> histogram
     membership: list[tuple[float, str, int]] = field(default_factory=list)
     sent_deliveries: list[tuple[int, str, int]] = field(default_factory=list)
+    bursts: int = 0  # limits: bursts sent, not fully answered in time, outlasting the window
+    bursts_unanswered: int = 0
+    bursts_outlasted: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -269,6 +282,9 @@ def summarize(
         steady_to=window[-1] + 1 if window else None,
         probes={str(seq): h.to_wire() for seq, h in sorted(tally.probes.items())},
         membership=sorted(tally.membership),
+        bursts=tally.bursts,
+        bursts_unanswered=tally.bursts_unanswered,
+        bursts_outlasted=tally.bursts_outlasted,
         sent_deliveries=sorted((s, room, n) for (s, room), n in tally.sent_deliveries.items()),
     )
 
@@ -305,6 +321,13 @@ def format_summary(summary: Summary) -> str:
         lines.append(
             f"rate limits       {s.expected_429} expected 429s; "
             f"{s.over_limit} messages delivered over the limit"
+        )
+    if s.bursts:
+        judged = s.bursts - s.bursts_unanswered - s.bursts_outlasted
+        lines.append(
+            f"limit bursts      {s.bursts} sent: {judged} judged, {s.bursts_unanswered} not "
+            f"fully answered within their timeout, {s.bursts_outlasted} answered after "
+            "their window (those two are not judged)"
         )
     if s.events:
         lines.append(

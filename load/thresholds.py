@@ -9,6 +9,10 @@ from typing import Any
 
 from chatrooms_load.summary import Summary
 
+# limits: a burst not fully answered within its timeout is never judged; past this share
+# of the bursts, the run proved too little about the limits and fails.
+MAX_UNANSWERED_BURSTS = 0.05
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -86,6 +90,16 @@ def check(summary: Summary, limits: Thresholds) -> list[Breach]:
                 f"error ratio {summary.error_ratio:.4f} ({summary.failures} of "
                 f"{summary.attempts}) exceeds the maximum {limits.max_error_ratio:g} "
                 f"by {over:.4f}",
+            )
+        )
+    if summary.bursts and summary.bursts_unanswered / summary.bursts > MAX_UNANSWERED_BURSTS:
+        out.append(
+            Breach(
+                "unanswered-bursts",
+                f"{summary.bursts_unanswered} of {summary.bursts} bursts over the limit "
+                f"({summary.bursts_unanswered / summary.bursts:.0%}) were not fully answered "
+                f"within their timeout, more than {MAX_UNANSWERED_BURSTS:.0%}: the limits "
+                "were not checked",
             )
         )
     if limits.fail_on_saturation and summary.saturation:

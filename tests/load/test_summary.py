@@ -120,3 +120,12 @@ def test_merged_deliveries_with_a_prompt_hub_are_the_servers_bursts_not_lateness
     assert (
         summarize("steady-chat", tally, [prompt], steady_from=None, steady_to=None).saturation == []
     )
+
+
+def test_limit_bursts_that_were_not_judged_are_counted_and_shown() -> None:
+    tally = _tally()
+    tally.bursts, tally.bursts_unanswered, tally.bursts_outlasted = 20, 3, 1
+    summary = summarize("limits", tally, [], steady_from=None, steady_to=None)
+    assert "limit bursts      20 sent: 16 judged, 3 not fully answered" in format_summary(summary)
+    again = Tally.from_wire(tally.to_wire())
+    assert (again.bursts, again.bursts_unanswered, again.bursts_outlasted) == (20, 3, 1)

@@ -127,3 +127,12 @@ def test_thresholds_come_from_the_command_line_options() -> None:
         max_error_ratio=0.01,
         fail_on_saturation=True,
     )
+
+
+def test_limits_bursts_left_unanswered_fail_the_run_past_a_small_share() -> None:
+    few = replace(RUN, bursts=100, bursts_unanswered=5)
+    assert check(few, Thresholds()) == []
+    many = replace(RUN, bursts=100, bursts_unanswered=6)
+    (breach,) = check(many, Thresholds())
+    assert breach.threshold == "unanswered-bursts"
+    assert breach.message.startswith("6 of 100 bursts over the limit (6%) were not fully")
