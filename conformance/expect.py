@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from conformance.catalogue import load_catalogue
@@ -193,27 +194,48 @@ def response(requirement: str, reply: Reply, event: str, **expected: Any) -> dic
     return dict(payload)
 
 
+def status_of_error(payload: Any) -> int | None:
+    """The status an error object names. The document's `error` event requires `error` (a
+    string) and makes `statusCode` optional, so a `statusCode` decides when present, and
+    otherwise the `error` phrase of the document's Error Codes table ("Bad Request",
+    "Unauthorized", "Too Many Requests", "Internal Server Error", ...) does."""
+    if not isinstance(payload, Mapping):
+        return None
+    code = payload.get("statusCode")
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    phrase = payload.get("error")
+    if not isinstance(phrase, str):
+        return None
+    for status in HTTPStatus:
+        if phrase.strip().lower().startswith(status.phrase.lower()):
+            return int(status)
+    return None
+
+
 def error_reply(requirement: str, reply: Reply, status: int) -> dict[str, Any]:
-    """D7: the request was refused with the error object and this statusCode, from the
-    ack or the `error` event."""
+    """doc "10. Error", D7: the request was refused with the error object for this status
+    (its statusCode, or its `error` phrase when it has no statusCode), from the ack or the
+    `error` event."""
+    phrase = HTTPStatus(status).phrase
     that(
         requirement,
         reply.arrived,
         sent=reply.sent,
-        expected=f"an error with statusCode {status} (ack or `error` event)",
+        expected=f"an error for {status} {phrase} (ack or `error` event)",
         actual=reply.describe(),
     )
     payload = reply.payload
     ok = (
         isinstance(payload, Mapping)
         and payload.get("success") is False
-        and payload.get("statusCode") == status
+        and status_of_error(payload) == status
     )
     that(
         requirement,
         ok,
         sent=reply.sent,
-        expected=f"{{success: false, statusCode: {status}, ...}}",
+        expected=f'{{success: false, error: "{phrase}", statusCode?: {status}, ...}}',
         actual=reply.describe(),
     )
     return dict(payload)

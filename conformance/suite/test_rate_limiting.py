@@ -84,7 +84,8 @@ def refused(reply: Reply) -> bool:
 
 
 def status_of(reply: Reply) -> Any:
-    return reply.payload.get("statusCode") if isinstance(reply.payload, Mapping) else None
+    # statusCode when present, else the document's required `error` phrase (doc "10. Error").
+    return expect.status_of_error(reply.payload)
 
 
 class Counted:
