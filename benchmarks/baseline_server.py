@@ -5,7 +5,9 @@ typing on /chat, the same acks) and nothing else: no token check, no validation,
 limits, no presence. What the reference server sustains is reported as a ratio of what
 this one sustains on the same machine in the same run.
 
-    HOST=127.0.0.1 PORT=0 python -m chatrooms_load.baseline_server
+    HOST=127.0.0.1 PORT=0 python benchmarks/baseline_server.py
+    chatrooms-load capacity fan-out --server reference \
+        --server 'bare=python benchmarks/baseline_server.py' --vary message-rate=0.5,1 ...
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ gevent (what Locust's contributed SocketIOUser uses) against this package's clie
 an independent observer in the same room. A script that prints numbers (load/README.md,
 "The generator must not lie").
 
-    python -m chatrooms_load.bench_clients --receivers 50 --rate 10 --seconds 8
+    python benchmarks/bench_clients.py --receivers 50 --rate 10 --seconds 8
 
 Each variant runs in its own process with gevent's monkey-patching (Locust imported, as
 under Locust), connects RECEIVERS clients to one room of a fresh reference server,
@@ -140,13 +140,13 @@ def measure(variant: str, receivers: int, rate: float, seconds: float) -> dict[s
     with RunningServer(env) as server:
         observer = subprocess.Popen(
             [sys.executable, "-m", "chatrooms_load.observer", "--host", server.url,
-             "--room", ROOM, "--seconds", "600"],
+             "--room", ROOM, "--seconds", "600", "--probe-rate", "0"],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert observer.stdout is not None
         observer.stdout.readline()
         done = subprocess.run(
-            [sys.executable, "-m", "chatrooms_load.bench_clients", "--child", variant,
+            [sys.executable, __file__, "--child", variant,
              "--url", server.url, "--receivers", str(receivers), "--rate", str(rate),
              "--seconds", str(seconds)],
             capture_output=True, text=True, timeout=600, check=False,
@@ -163,7 +163,7 @@ def measure(variant: str, receivers: int, rate: float, seconds: float) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chatrooms_load.bench_clients")
+    parser = argparse.ArgumentParser(prog="python benchmarks/bench_clients.py")
     parser.add_argument("--receivers", type=int, default=50)
     parser.add_argument("--rate", type=float, default=10.0, help="messages/s in all")
     parser.add_argument("--seconds", type=float, default=8.0)

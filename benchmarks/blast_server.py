@@ -1,14 +1,15 @@
 """A minimal Socket.IO v4 broadcast server written for speed: the tool that measures the
-load generator's own capacity (capacity per Locust process, load/README.md).
+load generator's own capacity (benchmarks/generator_capacity.py) and the self-check's
+server (tests/load/test_selfcheck.py).
 
 Plain asyncio protocols, websocket transport only, the /chat events the scenarios use
 (joinRoom, leaveRoom, sendMessage, typing, with acks), no tokens checked, no limits, no
 presence. A message is encoded once and written to each receiver's transport, a few
 microseconds per delivery, so it outruns the generator; python-socketio servers (the
-reference and chatrooms_load.baseline_server) spend ~100 us per delivery in tasks and
+reference server and benchmarks/baseline_server.py) spend ~100 us per delivery in tasks and
 queues and run out first on a 2-core machine.
 
-    HOST=127.0.0.1 PORT=0 python -m chatrooms_load.blast_server
+    HOST=127.0.0.1 PORT=0 python benchmarks/blast_server.py
 """
 
 from __future__ import annotations
