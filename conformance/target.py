@@ -11,28 +11,31 @@ and the report says so.
 from __future__ import annotations
 
 import json
-import shlex
-import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from chatrooms_fixtures.tokens import mint
+from chatrooms_fixtures.configuration import (
+    DEFAULT_FRONTEND_URL,
+    DEFAULT_HEARTBEAT_INTERVAL_MS,
+    DEFAULT_TYPING_TIMEOUT_MS,
+    DEFAULT_WINDOW_MS,
+    RATE_LIMITS,
+)
+from chatrooms_fixtures.configuration import environment_of as _environment_of
+from chatrooms_fixtures.tokens import TokenCommandError, mint, token_from_command
 
 Environment = Literal["development", "production"]
 Level = Literal["documented", "reference"]
 
-# doc: "Rate Limiting" table, by environment: messages, joins, typing per window.
-DOCUMENTED_LIMITS: dict[str, dict[str, int]] = {
-    "production": {"sendMessage": 30, "joinRoom": 10, "typing": 60},
-    "development": {"sendMessage": 60, "joinRoom": 20, "typing": 120},
-}
-DOCUMENTED_WINDOW_MS = 60_000  # doc: "Rate limits reset every 60 seconds."
-DOCUMENTED_HEARTBEAT_MS = 30_000  # doc: WS_HEARTBEAT_INTERVAL default 30000
-DOCUMENTED_ORIGIN = "http://localhost:5173"  # doc: FRONTEND_URL default
-REFERENCE_TYPING_TIMEOUT_MS = 5_000  # D18 (reference) default
+# The contract's tables (chatrooms_fixtures.configuration), under the names the suite reads.
+DOCUMENTED_LIMITS = RATE_LIMITS
+DOCUMENTED_WINDOW_MS = DEFAULT_WINDOW_MS
+DOCUMENTED_HEARTBEAT_MS = DEFAULT_HEARTBEAT_INTERVAL_MS
+DOCUMENTED_ORIGIN = DEFAULT_FRONTEND_URL
+REFERENCE_TYPING_TIMEOUT_MS = DEFAULT_TYPING_TIMEOUT_MS
 
 
 class TargetError(Exception):
@@ -45,7 +48,7 @@ class DeclarationError(ValueError):
 
 def environment_of(node_env: str) -> Environment:
     """D21: NODE_ENV=production selects the strict limits; any other value is development."""
-    return "production" if node_env == "production" else "development"
+    return "production" if _environment_of(node_env) == "production" else "development"
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ class Declaration:
 
     @property
     def limits(self) -> dict[str, int]:
-        return DOCUMENTED_LIMITS[self.environment]
+        return dict(DOCUMENTED_LIMITS[self.environment])
 
     def source(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -228,19 +231,10 @@ class Target:
     def token(self, user_id: str, username: str) -> str:
         """A valid token for a user: minted with --secret, or printed by --token-cmd."""
         if self.token_cmd:
-            command = self.token_cmd.format(
-                user_id=shlex.quote(user_id), username=shlex.quote(username)
-            )
-            done = subprocess.run(
-                command, shell=True, capture_output=True, text=True, timeout=30, check=False
-            )
-            token = str(done.stdout).strip()
-            if done.returncode != 0 or not token:
-                raise TargetError(
-                    f"--token-cmd exited {done.returncode} without a token: "
-                    f"{done.stderr.strip()[:300]}"
-                )
-            return token
+            try:
+                return token_from_command(self.token_cmd, user_id, username)
+            except TokenCommandError as error:
+                raise TargetError(str(error)) from None
         if self.secret is None:
             raise TargetError("no token source: pass --secret S or --token-cmd CMD")
         return mint(user_id, username, secret=self.secret)

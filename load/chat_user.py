@@ -20,7 +20,6 @@ import itertools
 import json
 import logging
 import random
-import shlex
 import subprocess
 import time
 import urllib.request
@@ -33,7 +32,12 @@ from locust import User, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from chatrooms_fixtures.tokens import mint  # imported here: a first import stalls the hub
+from chatrooms_fixtures.configuration import STATUS_PHRASES
+from chatrooms_fixtures.tokens import (  # imported here: a first import stalls the hub
+    TokenCommandError,
+    mint,
+    token_from_command,
+)
 from chatrooms_load.client import ChatConnection, ConnectFailed, Response
 from chatrooms_load.latency import OBSERVER_SENDER, Histogram, decode_probe, encode_probe
 from chatrooms_load.options import add_options
@@ -47,14 +51,6 @@ log = logging.getLogger("chatrooms_load")
 # the older was dated late by about as much (see ChatUser._on_event). The self-check's
 # tolerance: lateness below it does not count.
 LATE_GAP_S = 0.005
-
-_HTTP_PHRASES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
 
 
 class ChatError(Exception):
@@ -87,16 +83,10 @@ class Run:
     def token_for(self, user_id: str) -> str:
         options = self.options
         if options is not None and options.token_cmd:
-            command = options.token_cmd.format(
-                user_id=shlex.quote(user_id), username=shlex.quote(user_id)
-            )
-            done = subprocess.run(
-                command, shell=True, capture_output=True, text=True, timeout=30, check=False
-            )
-            token = done.stdout.strip()
-            if done.returncode != 0 or not token:
-                raise ChatError(f"--token-cmd failed ({done.returncode}): {done.stderr.strip()}")
-            return token
+            try:
+                return token_from_command(options.token_cmd, user_id, user_id)
+            except TokenCommandError as error:
+                raise ChatError(str(error)) from None
         secret = getattr(options, "secret", None)
         return mint(user_id, user_id) if secret is None else mint(user_id, user_id, secret=secret)
 
@@ -541,7 +531,8 @@ class ChatUser(User):
 
 def _describe(status: int | None, detail: str) -> str:
     if status:
-        return f"{status} {_HTTP_PHRASES.get(status, '')}".strip()
+        phrase = STATUS_PHRASES.get(status, "")
+        return f"{status} {phrase}".strip()
     return detail or "failed"
 
 

@@ -31,7 +31,6 @@ import json
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -178,11 +177,10 @@ class Connection:
 
 
 def _token(args: argparse.Namespace, user_id: str) -> str:
+    from chatrooms_fixtures.tokens import mint, token_from_command
+
     if args.token_cmd:
-        command = args.token_cmd.format(user_id=user_id, username=user_id)
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, check=True)
-        return done.stdout.strip()
-    from chatrooms_fixtures.tokens import mint
+        return token_from_command(args.token_cmd, user_id, user_id)
 
     return mint(user_id, user_id) if args.secret is None else mint(user_id, secret=args.secret)
 

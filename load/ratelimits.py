@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatrooms_fixtures.configuration import DEFAULT_WINDOW_MS, RATE_LIMITS
 from chatrooms_load.options import Workload
 
 # A user planned to use more than this share of an allowance risks a 429 from jitter.
@@ -52,8 +53,13 @@ class RateLimits:
         )
 
 
-# D21: the development limits, in the default window (D22).
-DEVELOPMENT = RateLimits(60_000, 60, 20, 120)
+# D21: the development limits of the document's table, in the default window (D22).
+DEVELOPMENT = RateLimits(
+    DEFAULT_WINDOW_MS,
+    RATE_LIMITS["development"]["sendMessage"],
+    RATE_LIMITS["development"]["joinRoom"],
+    RATE_LIMITS["development"]["typing"],
+)
 
 
 def overruns(work: Workload, limits: RateLimits, headroom: float = HEADROOM) -> list[str]:

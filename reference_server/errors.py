@@ -4,14 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# D7: "`error` is the status phrase".
-STATUS_PHRASES = {
-    400: "Bad Request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
+# D7: "`error` is the status phrase" of the document's error table.
+from chatrooms_fixtures.configuration import STATUS_PHRASES
 
 
 class ApiError(Exception):

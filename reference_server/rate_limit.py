@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from chatrooms_fixtures.configuration import RATE_LIMITS
 from reference_server.clock import Clock
 
 
@@ -28,10 +29,13 @@ class Limits:
         ]
 
 
-# doc table: "Messages 30/minute | 60/minute; Join Room 10/minute | 20/minute;
-# Typing 60/minute | 120/minute" (production | development).
-PRODUCTION = Limits(messages=30, joins=10, typing=60)
-DEVELOPMENT = Limits(messages=60, joins=20, typing=120)
+def _limits(environment: str) -> Limits:
+    table = RATE_LIMITS[environment]  # the document's table, from the contract
+    return Limits(messages=table[Kind.MESSAGES], joins=table[Kind.JOINS], typing=table[Kind.TYPING])
+
+
+PRODUCTION = _limits("production")
+DEVELOPMENT = _limits("development")
 
 
 def limits_for(*, production: bool) -> Limits:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chatrooms_fixtures.configuration import HEALTH_LIMIT_FIELDS
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.clients import Clients
@@ -20,11 +21,7 @@ pytestmark = pytest.mark.asyncio
 HEALTH = "/websocket/health"
 STATS = "/websocket/stats"
 # doc: "Health Check Endpoints" rateLimits fields, by the "Rate Limiting" table's kinds.
-LIMIT_FIELDS = {
-    "sendMessage": "maxMessagesPerWindow",
-    "joinRoom": "maxJoinsPerWindow",
-    "typing": "maxTypingEventsPerWindow",
-}
+LIMIT_FIELDS = HEALTH_LIMIT_FIELDS
 
 
 async def read(http: Http, path: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from chatrooms_fixtures.configuration import HEALTH_LIMIT_FIELDS
 from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Reply
@@ -38,11 +39,7 @@ CELLS = {
     ("development", "typing"): "RL-DEV-TYPING",
 }
 # doc: "Health Check Endpoints" rateLimits fields, by kind.
-HEALTH_FIELDS = {
-    "sendMessage": "maxMessagesPerWindow",
-    "joinRoom": "maxJoinsPerWindow",
-    "typing": "maxTypingEventsPerWindow",
-}
+HEALTH_FIELDS = HEALTH_LIMIT_FIELDS
 # A burst that needs more than this share of the window is not judged (the machine, not
 # the server, would decide the verdict).
 FAIR_SHARE = 0.8

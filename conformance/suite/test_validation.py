@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatrooms_fixtures.corpora import Case, events, load_corpus, same_escaped
+from chatrooms_fixtures.corpora import Case, events, load_corpus
+from chatrooms_fixtures.escaping import same_escaped
 from conformance import expect
 from conformance.catalogue import case as catalogue_case
 from conformance.catalogue import requirement
