@@ -15,7 +15,7 @@ import aiohttp
 import socketio
 
 from chatrooms_fixtures.events import RESPONSE_EVENT_OF
-from conformance.expect import show
+from conformance.evidence import show
 
 # doc: each client event's "Response" object names the event it may be emitted as (D6).
 RESPONSE_EVENTS = RESPONSE_EVENT_OF

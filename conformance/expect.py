@@ -10,12 +10,12 @@ suite, never a verdict on the server.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from conformance.catalogue import load_catalogue
+from conformance.evidence import show
 
 if TYPE_CHECKING:
     from conformance.client import ChatClient, Reply, Where
@@ -105,15 +105,6 @@ def not_applicable_to(requirement: str, reason: str) -> None:
             f"the suite names requirement {requirement!r}, which is not in the catalogue"
         )
     _not_applicable[requirement] = reason
-
-
-def show(value: Any, limit: int = 400) -> str:
-    """Compact JSON for evidence lines."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=False, default=repr)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def that(requirement: str, ok: bool, *, sent: str, expected: str, actual: str) -> None:
