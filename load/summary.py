@@ -27,7 +27,9 @@ SATURATED_LATE_SHARE = 0.01
 # ... counted only when the hub was late too: two messages under one kernel timestamp
 # while the generator read promptly were written together by the server (a busy
 # python-socketio server flushes a member's queue in one go), and neither is dated late.
-SATURATED_LATE_LAG_MS = 10.0
+# 8 ms, not 10: the self-check disagreed at fan-out 30,000/s with 2.5 % dated late and a
+# hub lag p99 of 9.4 ms, which 10 ms let through (benchmarks/results/load/).
+SATURATED_LATE_LAG_MS = 8.0
 
 
 @dataclass
