@@ -24,6 +24,9 @@ configuration (environment variables; flags override HOST and PORT):
   WS_TYPING_TIMEOUT        ms without `typing: true` before typing ends (default 5000)
   REFERENCE_FAULT_ROOM     test only: events naming this room, and a connection whose
                            token sub is this name, fail with 500 (default off)
+  REFERENCE_GC             garbage collector: tuned (default, thresholds 50000/20/10),
+                           stock (Python's own), or t0,t1,t2 for gc.set_threshold
+  REFERENCE_GC_STATS_INTERVAL_MS  log RSS and gc.get_stats() every so many ms (default off)
 """
 
 

@@ -7,6 +7,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from reference_server import gc_policy
+from reference_server.gc_policy import GcPolicy
 from reference_server.rate_limit import Limits, limits_for
 
 # D3: "in development it uses a documented development secret and says so in its log".
@@ -57,6 +59,9 @@ class Settings:
     rate_limit_window_ms: int = 60_000
     typing_timeout_ms: int = 5_000
     fault_room: str | None = None
+    # Not in the API document: the collector's treatment (gc_policy.py) and its stats line.
+    gc: GcPolicy = gc_policy.POLICIES["tuned"]
+    gc_stats_interval_ms: int | None = None
 
     @property
     def production(self) -> bool:
@@ -109,6 +114,12 @@ class Settings:
             ),
             typing_timeout_ms=_milliseconds(environ, "WS_TYPING_TIMEOUT", cls.typing_timeout_ms),
             fault_room=fault_room,
+            gc=_gc_policy(environ),
+            gc_stats_interval_ms=(
+                _milliseconds(environ, "REFERENCE_GC_STATS_INTERVAL_MS", 1)
+                if environ.get("REFERENCE_GC_STATS_INTERVAL_MS", "").strip()
+                else None
+            ),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -174,3 +185,14 @@ def _namespace(environ: Mapping[str, str]) -> str:
     if not re.fullmatch(r"/[A-Za-z0-9_\-./]*", raw):
         raise ConfigError(f"WS_NAMESPACE must start with '/' (for example /chat), got {raw!r}")
     return raw
+
+
+def _gc_policy(environ: Mapping[str, str]) -> GcPolicy:
+    raw = environ.get("REFERENCE_GC", "")
+    try:
+        return gc_policy.parse(raw)
+    except ValueError:
+        raise ConfigError(
+            "REFERENCE_GC must be tuned, stock or three whole numbers t0,t1,t2 "
+            f"(gc.set_threshold), got {raw!r}"
+        ) from None

@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from reference_server import gc_policy
 from reference_server.app import ChatApp, create_app
 from reference_server.config import Settings
 
@@ -66,7 +67,7 @@ def startup_line(settings: Settings, host: str, port: int) -> str:
         f"NODE_ENV={settings.node_env}; limits per {settings.rate_limit_window_ms} ms: "
         f"{limits.messages} messages, {limits.joins} joins, {limits.typing} typing; "
         f"heartbeat {heartbeat}; typing timeout {settings.typing_timeout_ms} ms; "
-        f"CORS {settings.frontend_url}; {secret}"
+        f"CORS {settings.frontend_url}; {secret}; {settings.gc.describe()}"
         + (f"; FAULT ROOM {settings.fault_room!r}" if settings.fault_room else "")
     )
 
@@ -87,6 +88,9 @@ def bind(host: str, port: int) -> socket.socket:
 def run(settings: Settings, app: ChatApp | None = None) -> None:
     """Bind, log where the server listens, serve until SIGINT/SIGTERM."""
     configure_logging(settings)
+    gc_policy.apply(settings.gc)  # before the first connection; see gc_policy.py
+    if settings.gc_stats_interval_ms is not None:
+        gc_policy.log_stats_every(settings.gc_stats_interval_ms)
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     server = build_server(settings, app)
