@@ -11,10 +11,12 @@ import socketio
 
 from reference_server.clock import Clock, SystemClock
 from reference_server.config import Settings
-from reference_server.events import Chat, ChatSocketServer, ServerEvent
+from reference_server.events import Chat
 from reference_server.heartbeat import ping_forever
 from reference_server.http import create_http_app
+from reference_server.payloads import ServerEvent
 from reference_server.rate_limit import RateLimiter
+from reference_server.socket_server import ChatSocketServer
 from reference_server.state import Counters, MemoryStore, Store
 
 # How long a shutdown waits for the last packets (DISCONNECT, CLOSE) to reach clients.
@@ -78,7 +80,7 @@ class ChatApp:
             )
 
     async def _stop(self) -> None:
-        self.chat.typing_timers.cancel_all()
+        self.chat.typing_indicator.stop_all()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

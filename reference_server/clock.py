@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
+
+
+class Timer(Protocol):
+    def cancel(self) -> None: ...
 
 
 class Clock(Protocol):
@@ -16,6 +22,11 @@ class Clock(Protocol):
         """The current UTC time: timestamps and token expiry."""
         ...
 
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        """Run `callback` once after `delay_s` seconds (typing timeouts), unless the
+        returned timer is cancelled first; a test clock runs it when moved past."""
+        ...
+
 
 class SystemClock:
     def monotonic(self) -> float:
@@ -23,6 +34,9 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> Timer:
+        return asyncio.get_running_loop().call_later(delay_s, callback)
 
 
 def iso_timestamp(moment: datetime) -> str:

@@ -1,34 +1,32 @@
 """The `/chat` namespace: connection, the six client events and who hears what.
 
-Each handler is: parse (validation.py) -> fault switch -> membership -> rate limit ->
-mutate the Store -> emit to the recipients -> return the response (D10). Every
+Each handler is: validate (validation.py) -> admit (D10: fault switch, membership, rate
+limit) -> mutate the Store -> send (payloads.py) -> return the response. Every
 read-check-update of the Store happens before the handler's first `await`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import socketio
-from socketio import packet
 
+from reference_server import payloads
 from reference_server.auth import decode_token, extract_token
 from reference_server.clock import Clock, iso_timestamp
 from reference_server.config import Settings
 from reference_server.decoding import StrictDecodingServer
 from reference_server.errors import ApiError, error_payload
+from reference_server.payloads import Payload, ServerEvent
 from reference_server.rate_limit import Kind, RateLimiter
+from reference_server.replies import Handler, Replies
 from reference_server.state import Counters, Store
+from reference_server.typing_indicator import TypingIndicator
 from reference_server.validation import (
-    escape_html,
-    json_type,
     parse_room_request,
     parse_send_message,
     parse_typing,
@@ -36,56 +34,8 @@ from reference_server.validation import (
 
 log = logging.getLogger("reference_server")
 
-Payload = dict[str, Any]
-Handler = Callable[[str, tuple[Any, ...]], Awaitable[Payload]]
 
-# D6: whether the event being handled asked for an acknowledgement. python-socketio does
-# not tell a handler, so ChatSocketServer sets this in the task that runs the handler.
-_ACK_REQUESTED: ContextVar[bool] = ContextVar("ack_requested", default=False)
-# Event names that python-socketio resolves to a handler other than the catch-all (D11).
-_NOT_HANDLER_NAMES = frozenset({"connect", "disconnect", "*"})
-
-
-class ChatSocketServer(StrictDecodingServer):
-    """An AsyncServer whose handlers can tell whether the client asked for an ack (D6), and
-    that refuses undecodable packets by rule (D35, decoding.py)."""
-
-    async def _handle_event_internal(
-        self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: Any
-    ) -> None:
-        _ACK_REQUESTED.set(id is not None)
-        if data and (not isinstance(data[0], str) or data[0] in _NOT_HANDLER_NAMES):
-            # D11: an EVENT packet named `connect`, `disconnect` or `*`, or by no string at
-            # all, is a client's unknown event. python-socketio would hand it to the
-            # lifecycle handlers (re-identifying or forgetting the socket), to the catch-all
-            # without its name, or fail on it; so the catch-all gets it, with its name.
-            catch_all = self.handlers.get(namespace, {}).get("*")
-            if catch_all is None:
-                return
-            response = await catch_all(data[0], sid, *data[1:])
-            if id is not None:
-                ack = self.packet_class(packet.ACK, namespace=namespace, id=id, data=[response])
-                await self._send_packet(eio_sid, ack)
-            return
-        await super()._handle_event_internal(server, sid, eio_sid, data, namespace, id)
-
-
-class ServerEvent(StrEnum):
-    """doc: "Server to Client Events", 1-10."""
-
-    RECEIVE_MESSAGE = "receiveMessage"
-    USER_JOINED = "userJoined"
-    USER_LEFT = "userLeft"
-    USER_ONLINE = "userOnline"
-    USER_OFFLINE = "userOffline"
-    USER_TYPING = "userTyping"
-    ROOM_USERS = "roomUsers"
-    ROOM_STATS = "roomStats"
-    PING = "ping"
-    ERROR = "error"
-
-
-class Chat:
+class Chat(Replies):
     """The namespace's handlers over one Store, one RateLimiter and one Clock."""
 
     def __init__(
@@ -103,7 +53,9 @@ class Chat:
         self.limiter = limiter
         self.counters = counters
         self.clock = clock
-        self.typing_timers = TypingTimers(settings.typing_timeout_ms / 1000, self._typing_expired)
+        self.typing_indicator = TypingIndicator(
+            store, clock, settings.typing_timeout_ms / 1000, self._typing_expired
+        )
         # doc: "Client to Server Events" 1-6, by their wire names.
         self.handlers: dict[str, Handler] = {
             "joinRoom": self.join_room,
@@ -158,7 +110,7 @@ class Chat:
             # D20: userOnline to every socket of others when a user's first socket opens.
             await self.sio.emit(
                 ServerEvent.USER_ONLINE,
-                self._user_payload(identity.user_id, now),
+                payloads.presence(identity.user_id, self.store.display_name(identity.user_id), now),
                 namespace=self.settings.namespace,
                 skip_sid=sid,
             )
@@ -181,7 +133,7 @@ class Chat:
             # D20: userOffline to every socket of others when its last socket closes.
             await self.sio.emit(
                 ServerEvent.USER_OFFLINE,
-                {"userId": user_id, "username": escape_html(name), "timestamp": iso_timestamp(now)},
+                payloads.presence(user_id, name, now),
                 namespace=self.settings.namespace,
                 skip_sid=sid,
             )
@@ -195,52 +147,49 @@ class Chat:
         joined = self.store.join(sid, room_id, now)
         if joined.room_created:
             self.counters.add("rooms_created")
-        users = self._users_payload(room_id)
+        listed = self._users(room_id)
         if not joined.user_was_in:
             # D15: others hear userJoined only when the user was not already in the room.
             await self._send(
                 ServerEvent.USER_JOINED,
-                {**self._user_payload(user_id, now), "roomId": room_id},
+                payloads.membership(user_id, self.store.display_name(user_id), room_id, now),
                 self._others_in_room(room_id, user_id),
             )
         # D15: the joiner gets roomUsers, itself included, each user once.
-        await self._send(ServerEvent.ROOM_USERS, {"roomId": room_id, "users": users}, [sid])
-        return {"event": "joinedRoom", "roomId": room_id, "success": True}
+        await self._send(ServerEvent.ROOM_USERS, payloads.room_users(room_id, listed), [sid])
+        return payloads.joined_room(room_id)
 
     async def leave_room(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
         user_id = self._admit(sid, room_id)
         departure = self._leave(sid, room_id, self.clock.now())
         await departure(self.store.display_name(user_id))
-        return {"event": "leftRoom", "roomId": room_id, "success": True}
+        return payloads.left_room(room_id)
 
     async def send_message(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_send_message(args)
         room_id = request.room_id
         user_id = self._admit(sid, room_id, member="send messages to", limit=Kind.MESSAGES)
         now = self.clock.now()
-        stamp = iso_timestamp(now)
-        # D17: author from the token; id a UUID v4; the three times equal. D13: escaped.
-        message = {
-            "id": str(uuid.uuid4()),
-            "content": escape_html(request.content),
-            "author": {"id": user_id, "username": escape_html(self.store.display_name(user_id))},
-            "roomId": room_id,
-            "messageType": request.message_type,
-            "timestamp": stamp,
-            "createdAt": stamp,
-            "updatedAt": stamp,
-        }
+        # D17: author from the token; id a UUID v4; the three times equal.
+        message = payloads.message(
+            str(uuid.uuid4()),
+            request.content,
+            user_id,
+            self.store.display_name(user_id),
+            room_id,
+            request.message_type,
+            now,
+        )
         self.counters.add("messages")
         self.store.touch(room_id, now)
         # D18: sending a message in the room ends the sender's typing there.
-        stopped_typing = self.store.set_typing(user_id, room_id, False)
-        self.typing_timers.cancel(user_id, room_id)
+        stopped_typing = self.typing_indicator.stop(user_id, room_id)
         # D17: receiveMessage to every socket in the room, the sender's included.
         await self._send(ServerEvent.RECEIVE_MESSAGE, message, self.store.room_sockets(room_id))
         if stopped_typing:
             await self._announce_typing(user_id, room_id, False, now)
-        return {"event": "messageSent", "message": message, "success": True}
+        return payloads.message_sent(message)
 
     async def typing(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_typing(args)
@@ -248,90 +197,27 @@ class Chat:
         user_id = self._admit(sid, room_id, member="send typing indicators to", limit=Kind.TYPING)
         now = self.clock.now()
         self.store.touch(room_id, now)
-        changed = self.store.set_typing(user_id, room_id, request.is_typing)
         # D18: a repeated `typing: true` only refreshes the timeout.
-        if request.is_typing:
-            self.typing_timers.restart(user_id, room_id)
-        else:
-            self.typing_timers.cancel(user_id, room_id)
-        if changed:
+        if self.typing_indicator.update(user_id, room_id, request.is_typing):
             await self._announce_typing(user_id, room_id, request.is_typing, now)
-        return {"event": "typingUpdated", "success": True}
+        return payloads.typing_updated()
 
     async def get_room_stats(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
         # D16: getRoomStats needs no membership; an empty room gives userCount 0.
         self._admit(sid, room_id)
-        users = self._users_payload(room_id)
-        stats = {
-            "roomId": room_id,
-            "userCount": len(users),
-            "users": users,
-            "typingUsers": self.store.typing_users(room_id),
-            "timestamp": iso_timestamp(self.clock.now()),
-        }
+        stats = payloads.room_stats(
+            room_id, self._users(room_id), self.store.typing_users(room_id), self.clock.now()
+        )
         # D19: roomStats to the asking socket only.
         await self._send(ServerEvent.ROOM_STATS, stats, [sid])
-        return {"event": "roomStatsRetrieved", "success": True}
+        return payloads.room_stats_retrieved()
 
     async def heartbeat(self, sid: str, args: tuple[Any, ...]) -> Payload:
-        # doc: "Payload: None", so whatever comes with it is ignored (D23).
-        return {
-            "event": "heartbeatResponse",
-            "timestamp": iso_timestamp(self.clock.now()),
-            "success": True,
-        }
-
-    async def undecodable(self, sid: str, reason: str) -> Payload:
-        # D35: an EVENT whose payload cannot be decoded gets the D7 error with 400 (the
-        # decoder has logged it, rate-limited, so no second line here).
-        error = ApiError(400, f"the event could not be decoded: {reason}")
-        payload = error_payload(error, iso_timestamp(self.clock.now()))
-        await self._send(ServerEvent.ERROR, payload, [sid])
-        return payload
-
-    async def unknown_event(self, event: object, sid: str, *args: Any) -> Payload:
-        if not isinstance(event, str):
-            # Socket.IO names events with strings, but an encoder may send any JSON value.
-            error = ApiError(400, f"event names must be strings, got {json_type(event)}")
-            return await self._fail(sid, "an event not named by a string", error)
-        # D11: an event name the API does not define gets 400 naming the event.
-        error = ApiError(
-            400,
-            f"unknown event `{escape_html(event)}`; this namespace handles "
-            + ", ".join(self.handlers),
-        )
-        return await self._fail(sid, event, error)
+        # doc: "Payload: None", so whatever comes with it is ignored (D23, D28).
+        return payloads.heartbeat_response(self.clock.now())
 
     # -- the pieces the handlers share ----------------------------------------------
-
-    def _guarded(self, name: str, handler: Handler) -> Callable[..., Awaitable[Payload]]:
-        async def guarded(sid: str, *args: Any) -> Payload:
-            try:
-                response = await handler(sid, args)
-            except ApiError as error:
-                return await self._fail(sid, name, error)
-            except Exception:
-                # D9: the traceback stays in the server's log, never in the payload.
-                log.exception("%s from %s failed", name, sid)
-                failure = ApiError(
-                    500, f"the server failed while handling {name}; the failure was logged"
-                )
-                return await self._fail(sid, name, failure)
-            if not _ACK_REQUESTED.get():
-                # D6: no ack asked for, so the response is emitted under its `event` name.
-                await self._send(response["event"], response, [sid])
-            return response
-
-        return guarded
-
-    async def _fail(self, sid: str, event: str, error: ApiError) -> Payload:
-        """D7: always the `error` event; the returned object becomes the ack when asked."""
-        payload = error_payload(error, iso_timestamp(self.clock.now()))
-        if self.settings.detailed_logging:
-            log.info("%s from %s refused: %d %s", event, sid, error.status, error.message)
-        await self._send(ServerEvent.ERROR, payload, [sid])
-        return payload
 
     def _admit(
         self, sid: str, room_id: str, *, member: str | None = None, limit: Kind | None = None
@@ -339,59 +225,40 @@ class Chat:
         """D10, after payload validation: the fault switch (500), then membership (403) when
         `member` says what needs it, then the rate limit (429) of `limit`; the user's id."""
         self._fault_switch(room_id)
-        if member is not None:
-            self._require_membership(sid, room_id, member)
+        if member is not None and not self.store.is_member(sid, room_id):
+            # D16: sendMessage and typing need the socket to have joined the room.
+            raise ApiError(403, f"join room '{room_id}' before you {member} it")
         user_id = self.store.identity(sid).user_id
-        if limit is not None:
-            self._rate_limit(user_id, limit)
-        return user_id
-
-    def _fault_switch(self, room_id: str) -> None:
-        # D9: test-only; off unless REFERENCE_FAULT_ROOM is set. Right after validation.
-        if self.settings.fault_room is not None and room_id == self.settings.fault_room:
-            raise RuntimeError(f"REFERENCE_FAULT_ROOM fault in room {room_id}")
-
-    def _require_membership(self, sid: str, room_id: str, action: str) -> None:
-        # D16: sendMessage and typing need the socket to have joined the room.
-        if not self.store.is_member(sid, room_id):
-            raise ApiError(403, f"join room '{room_id}' before you {action} it")
-
-    def _rate_limit(self, user_id: str, kind: Kind) -> None:
-        if not self.limiter.allow(user_id, kind):
+        if limit is not None and not self.limiter.allow(user_id, limit):
             # D21: refused with 429, no effect, one more violation.
             self.counters.add("violations")
             raise ApiError(
                 429,
-                f"rate limit exceeded: at most {self.limiter.limits.of(kind)} {kind} events "
+                f"rate limit exceeded: at most {self.limiter.limits.of(limit)} {limit} events "
                 f"per {self.settings.rate_limit_window_ms} ms; wait for the window to end",
             )
+        return user_id
+
+    def _fault_switch(self, name: str) -> None:
+        # D9/D31: test-only; off unless REFERENCE_FAULT_ROOM is set. Right after validation.
+        if self.settings.fault_room is not None and name == self.settings.fault_room:
+            raise RuntimeError(f"REFERENCE_FAULT_ROOM fault for {name}")
 
     def _leave(self, sid: str, room_id: str, now: datetime) -> Callable[[str], Awaitable[None]]:
         """Leave a room now; return what to announce once the caller may await (D15, D18)."""
         user_id = self.store.identity(sid).user_id
         left = self.store.leave(sid, room_id, now)
         if left.was_typing:
-            self.typing_timers.cancel(user_id, room_id)
+            self.typing_indicator.forget(user_id, room_id)
         others = self._others_in_room(room_id, user_id)
 
         async def announce(username: str) -> None:
             if left.user_left:
-                await self._send(
-                    ServerEvent.USER_LEFT,
-                    {
-                        "userId": user_id,
-                        "username": escape_html(username),
-                        "roomId": room_id,
-                        "timestamp": iso_timestamp(now),
-                    },
-                    others,
-                )
+                departed = payloads.membership(user_id, username, room_id, now)
+                await self._send(ServerEvent.USER_LEFT, departed, others)
             if left.was_typing:
-                await self._send(
-                    ServerEvent.USER_TYPING,
-                    _typing_payload(user_id, username, room_id, False, now),
-                    others,
-                )
+                ended = payloads.user_typing(user_id, username, room_id, False, now)
+                await self._send(ServerEvent.USER_TYPING, ended, others)
 
         return announce
 
@@ -399,84 +266,23 @@ class Chat:
         self, user_id: str, room_id: str, is_typing: bool, now: datetime
     ) -> None:
         # D18: userTyping goes to others in the room when the state changes.
-        payload = _typing_payload(
-            user_id, self.store.display_name(user_id), room_id, is_typing, now
-        )
+        name = self.store.display_name(user_id)
+        payload = payloads.user_typing(user_id, name, room_id, is_typing, now)
         await self._send(ServerEvent.USER_TYPING, payload, self._others_in_room(room_id, user_id))
 
     async def _typing_expired(self, user_id: str, room_id: str) -> None:
-        # D18: typing ends after WS_TYPING_TIMEOUT ms without a new `typing: true`.
-        if self.store.set_typing(user_id, room_id, False):
-            await self._announce_typing(user_id, room_id, False, self.clock.now())
+        # D18: typing ended after WS_TYPING_TIMEOUT ms without a new `typing: true`.
+        await self._announce_typing(user_id, room_id, False, self.clock.now())
 
     def _others_in_room(self, room_id: str, user_id: str) -> list[str]:
         own = set(self.store.sockets_of(user_id))
         return [s for s in self.store.room_sockets(room_id) if s not in own]
 
-    def _users_payload(self, room_id: str) -> list[Payload]:
-        return [
-            {"userId": u, "username": escape_html(self.store.display_name(u))}
-            for u in self.store.room_users(room_id)
-        ]
-
-    def _user_payload(self, user_id: str, now: datetime) -> Payload:
-        return {
-            "userId": user_id,
-            "username": escape_html(self.store.display_name(user_id)),
-            "timestamp": iso_timestamp(now),
-        }
-
-    async def _send(self, event: str, payload: Payload, sids: list[str]) -> None:
-        # An empty `to` would broadcast to the whole namespace in python-socketio.
-        if sids:
-            await self.sio.emit(event, payload, to=sids, namespace=self.settings.namespace)
-
-
-def _typing_payload(
-    user_id: str, username: str, room_id: str, is_typing: bool, now: datetime
-) -> Payload:
-    return {
-        "userId": user_id,
-        "username": escape_html(username),
-        "roomId": room_id,
-        "isTyping": is_typing,
-        "timestamp": iso_timestamp(now),
-    }
+    def _users(self, room_id: str) -> list[Payload]:
+        return payloads.users(
+            (u, self.store.display_name(u)) for u in self.store.room_users(room_id)
+        )
 
 
 async def _refuse_namespace(namespace: str, sid: str, environ: Any, auth: object) -> None:
     raise socketio.exceptions.ConnectionRefusedError("Invalid namespace")
-
-
-class TypingTimers:
-    """One timer per (user, room) typing state (D18)."""
-
-    def __init__(
-        self, timeout_s: float, on_expire: Callable[[str, str], Coroutine[Any, Any, None]]
-    ) -> None:
-        self.timeout_s = timeout_s
-        self._on_expire = on_expire
-        self._handles: dict[tuple[str, str], asyncio.TimerHandle] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    def restart(self, user_id: str, room_id: str) -> None:
-        self.cancel(user_id, room_id)
-        loop = asyncio.get_running_loop()
-        key = (user_id, room_id)
-        self._handles[key] = loop.call_later(self.timeout_s, self._fire, key)
-
-    def cancel(self, user_id: str, room_id: str) -> None:
-        handle = self._handles.pop((user_id, room_id), None)
-        if handle is not None:
-            handle.cancel()
-
-    def cancel_all(self) -> None:
-        for handle in self._handles.values():
-            handle.cancel()
-        self._handles.clear()
-
-    def _fire(self, key: tuple[str, str]) -> None:
-        del self._handles[key]
-        task = asyncio.get_running_loop().create_task(self._on_expire(*key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)

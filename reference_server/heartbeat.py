@@ -6,7 +6,8 @@ import asyncio
 
 import socketio
 
-from reference_server.clock import Clock, iso_timestamp
+from reference_server import payloads
+from reference_server.clock import Clock
 
 
 async def ping_forever(
@@ -23,4 +24,4 @@ async def ping_forever(
     while True:
         await asyncio.sleep(max(0.0, next_tick - loop.time()))
         next_tick += interval_s
-        await sio.emit("ping", {"timestamp": iso_timestamp(clock.now())}, namespace=namespace)
+        await sio.emit(payloads.ServerEvent.PING, payloads.ping(clock.now()), namespace=namespace)

@@ -38,8 +38,9 @@ from reference_server.app import ChatApp, create_app
 from reference_server.auth import Identity, TokenSource
 from reference_server.config import Settings
 from reference_server.errors import ApiError
-from reference_server.events import ServerEvent
+from reference_server.payloads import ServerEvent
 from reference_server.rate_limit import Kind, RateLimiter, Window
+from reference_server.socket_server import ack_requested
 from reference_server.state import MemoryStore, Store
 
 Payload = dict[str, Any]
@@ -400,7 +401,7 @@ def _emit_besides_ack(app: ChatApp) -> None:
     def wrap(handler: Handler) -> Handler:
         async def twice(sid: str, args: tuple[Any, ...]) -> Payload:
             response = await handler(sid, args)
-            if events._ACK_REQUESTED.get():
+            if ack_requested():
                 await app.chat._send(response["event"], response, [sid])
             return response
 
@@ -607,6 +608,22 @@ def _typing_repeat(app: ChatApp) -> None:
     del app
 
 
+class _NeverFires:
+    def cancel(self) -> None:
+        pass
+
+
+class _ClockWithoutTimers:
+    """The server's clock, but a timer it schedules never fires."""
+
+    def __init__(self, clock: Any) -> None:
+        self.monotonic = clock.monotonic
+        self.now = clock.now
+
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> _NeverFires:
+        return _NeverFires()
+
+
 @mutant(
     "typing-never-times-out",
     "typing never ends by itself after WS_TYPING_TIMEOUT",
@@ -614,7 +631,8 @@ def _typing_repeat(app: ChatApp) -> None:
     extended=True,
 )
 def _typing_forever(app: ChatApp) -> None:
-    app.chat.typing_timers.restart = lambda user_id, room_id: None  # type: ignore[method-assign]
+    indicator = app.chat.typing_indicator
+    indicator.clock = _ClockWithoutTimers(indicator.clock)
 
 
 # -- payload validation and escaping (D12, D13) ------------------------------------------
@@ -686,7 +704,7 @@ def _map_content(app: ChatApp, change: Callable[[str], str]) -> None:
     def wrap(handler: Handler) -> Handler:
         async def wrapped(sid: str, args: tuple[Any, ...]) -> Payload:
             response = await handler(sid, args)
-            if events._ACK_REQUESTED.get():
+            if ack_requested():
                 return {**response, "message": message(response["message"])}
             return response  # the emitted copy is changed in on_send
 
@@ -880,17 +898,15 @@ def _violations_uncounted(app: ChatApp) -> None:
 )
 def _refused_counted(app: ChatApp) -> None:
     chat = app.chat
-    rate_limit = chat._rate_limit
+    allow = chat.limiter.allow
 
-    def counting(user_id: str, kind: Kind) -> None:
-        try:
-            rate_limit(user_id, kind)
-        except ApiError:
-            if kind == Kind.MESSAGES:
-                chat.counters.add("messages")
-            raise
+    def counting(user_id: str, kind: Kind) -> bool:
+        allowed = allow(user_id, kind)
+        if not allowed and kind == Kind.MESSAGES:
+            chat.counters.add("messages")
+        return allowed
 
-    chat._rate_limit = counting  # type: ignore[method-assign]
+    chat.limiter.allow = counting  # type: ignore[method-assign]
 
 
 # -- errors (D7, D9, D16) ----------------------------------------------------------------
@@ -923,7 +939,7 @@ def _wrong_phrase(app: ChatApp) -> None:
     extended=True,
 )
 def _no_membership(app: ChatApp) -> None:
-    app.chat._require_membership = lambda sid, room_id, action: None  # type: ignore[method-assign]
+    app.chat.store.is_member = lambda sid, room_id: True  # type: ignore[method-assign]
 
 
 @mutant(

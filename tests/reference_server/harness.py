@@ -45,13 +45,24 @@ BASE_ENV: Mapping[str, str] = {
 }
 
 
+class FakeTimer:
+    def __init__(self, due: float, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]):
+        self.due, self.loop, self.callback = due, loop, callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
 class FakeClock:
-    """A Clock the test moves by hand: rate-limit windows and timestamps (not timers)."""
+    """A Clock the test moves by hand: rate-limit windows, timestamps and timers (typing
+    timeouts fire when the clock is moved past them, on the server's loop)."""
 
     def __init__(self, start: datetime | None = None) -> None:
         # Near the real time, so that tokens minted by chatrooms_fixtures are valid.
         self.wall = start or datetime.now(UTC).replace(microsecond=123_000)
         self.mono = 1_000.0
+        self.timers: list[FakeTimer] = []
 
     def monotonic(self) -> float:
         return self.mono
@@ -59,9 +70,18 @@ class FakeClock:
     def now(self) -> datetime:
         return self.wall
 
+    def call_later(self, delay_s: float, callback: Callable[[], None]) -> FakeTimer:
+        timer = FakeTimer(self.mono + delay_s, asyncio.get_running_loop(), callback)
+        self.timers.append(timer)
+        return timer
+
     def advance(self, seconds: float) -> None:
         self.mono += seconds
         self.wall += timedelta(seconds=seconds)
+        due = [t for t in self.timers if t.due <= self.mono and not t.cancelled]
+        self.timers = [t for t in self.timers if t not in due and not t.cancelled]
+        for timer in sorted(due, key=lambda t: t.due):
+            timer.loop.call_soon_threadsafe(timer.callback)
 
 
 class ConnectRefused(Exception):

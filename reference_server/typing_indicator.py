@@ -1,0 +1,65 @@
+"""The typing lifecycle (D18), in one place: who is typing where, for how long, and when it
+ends. The state lives in the Store (room statistics and health read it); the timeouts
+are scheduled through the Clock, so a test ends them by moving a fake clock.
+
+D18: `typing: true` starts typing in a room (a repeat only refreshes the timeout);
+`typing: false`, a message in the room, leaving the room for good and WS_TYPING_TIMEOUT
+ms without a new `typing: true` end it. Others hear `userTyping` when the state changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from reference_server.clock import Clock, Timer
+from reference_server.state import Store
+
+Expired = Callable[[str, str], Coroutine[Any, Any, None]]
+
+
+class TypingIndicator:
+    def __init__(self, store: Store, clock: Clock, timeout_s: float, on_expired: Expired) -> None:
+        self.store = store
+        self.clock = clock
+        self.timeout_s = timeout_s
+        self._on_expired = on_expired  # announces the end to the room
+        self._timers: dict[tuple[str, str], Timer] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def update(self, user_id: str, room_id: str, is_typing: bool) -> bool:
+        """A `typing` event: set the state, (re)start or cancel the timeout; True when the
+        state changed (so that others hear of it)."""
+        changed = self.store.set_typing(user_id, room_id, is_typing)
+        self._cancel(user_id, room_id)
+        if is_typing:
+            key = (user_id, room_id)
+            self._timers[key] = self.clock.call_later(self.timeout_s, lambda: self._expire(key))
+        return changed
+
+    def stop(self, user_id: str, room_id: str) -> bool:
+        """A message in the room ends the sender's typing there; True when it was typing."""
+        self._cancel(user_id, room_id)
+        return self.store.set_typing(user_id, room_id, False)
+
+    def forget(self, user_id: str, room_id: str) -> None:
+        """The user left the room for good; the Store already ended its typing there."""
+        self._cancel(user_id, room_id)
+
+    def stop_all(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _cancel(self, user_id: str, room_id: str) -> None:
+        timer = self._timers.pop((user_id, room_id), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _expire(self, key: tuple[str, str]) -> None:
+        self._timers.pop(key, None)
+        if self.store.set_typing(*key, False):
+            task = asyncio.get_running_loop().create_task(self._on_expired(*key))
+            self._tasks.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self._tasks.discard)
