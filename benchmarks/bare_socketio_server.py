@@ -61,7 +61,7 @@ def create_app() -> socketio.ASGIApp:
         return {"event": "messageSent", "message": message, "success": True}
 
     async def health(request: Request) -> JSONResponse:
-        # What reference_server.launcher.RunningServer polls before it hands the URL over.
+        # What reference_server.testing.RunningServer polls before it hands the URL over.
         return JSONResponse({"status": "healthy", "server": "bare python-socketio"})
 
     return socketio.ASGIApp(
@@ -82,7 +82,7 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_host, bound_port = sock.getsockname()[:2]
-    # The start-up line reference_server.launcher.RunningServer waits for.
+    # The start-up line reference_server.testing.RunningServer waits for.
     print(
         f"listening on http://{bound_host}:{bound_port} bare python-socketio; {policy.describe()}",
         flush=True,

@@ -80,7 +80,7 @@ def main() -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_host, bound_port = sock.getsockname()[:2]
-    # The start-up line reference_server.launcher.RunningServer waits for.
+    # The start-up line reference_server.testing.RunningServer waits for.
     print(f"listening on http://{bound_host}:{bound_port} baseline", flush=True)
     config = uvicorn.Config(create_app(), log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])

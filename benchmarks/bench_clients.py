@@ -132,7 +132,7 @@ def child(variant: str, url: str, receivers: int, rate: float, seconds: float) -
 
 
 def measure(variant: str, receivers: int, rate: float, seconds: float) -> dict[str, Any]:
-    from reference_server.launcher import RunningServer
+    from reference_server.testing import RunningServer
 
     # python-socketio's sync client sends an Origin header (D26 refuses a foreign one);
     # the window keeps 5 senders under their limits at any rate used here.

@@ -175,7 +175,7 @@ async def serve(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: Connection(hub), host, port, backlog=1024)
     bound = server.sockets[0].getsockname()
-    # The start-up line reference_server.launcher.RunningServer waits for.
+    # The start-up line reference_server.testing.RunningServer waits for.
     print(f"listening on http://{bound[0]}:{bound[1]} blast", flush=True)
     async with server:
         await server.serve_forever()

@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     server = None
     if args.host is None:
-        from reference_server.launcher import RunningServer
+        from reference_server.testing import RunningServer
 
         env, note = plan_server(scenario, locust_args, args.window_ms)
         for item in args.server_env:

@@ -256,7 +256,7 @@ def run_self_check(
     OUT/chatrooms-load.log. `*_cpus` pin each process (taskset -c)."""
     import psutil  # type: ignore[import-untyped]
 
-    from reference_server.launcher import RunningServer
+    from reference_server.testing import RunningServer
 
     server_env, note = plan_server(scenario, locust_args)
     if server_cmd is not None:

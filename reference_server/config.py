@@ -7,13 +7,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from chatrooms_fixtures.configuration import DEVELOPMENT_SECRET
 from reference_server import gc_policy
 from reference_server.gc_policy import GcPolicy
 from reference_server.rate_limit import Limits, limits_for
 
-# D3: "in development it uses a documented development secret and says so in its log".
-# The one place this value lives; the token factory imports it from here.
-DEVELOPMENT_SECRET = "chatrooms-development-secret-not-for-production"
+# D3: "in development it uses a documented development secret and says so in its log";
+# the value lives in the contract (chatrooms_fixtures.configuration), with the token factory.
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}

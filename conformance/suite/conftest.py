@@ -25,7 +25,7 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if not configured.managed:
         yield configured
         return
-    from reference_server.launcher import RunningServer
+    from reference_server.testing import RunningServer
 
     server = RunningServer(
         {**server_environment(configured.environment), "JWT_SECRET": configured.secret or ""}

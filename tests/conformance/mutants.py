@@ -8,7 +8,7 @@ ASGI app, or a module-level name patched in the mutant's own process.
 
 `python -m tests.conformance.mutants NAME` serves mutant NAME the way `python -m
 reference_server` serves the real thing (Settings.from_env(os.environ), HOST and PORT
-included), so reference_server.launcher.RunningServer can start it on a free port.
+included), so reference_server.testing.RunningServer can start it on a free port.
 `python -m tests.conformance.mutants --list` prints the registry; `--check` builds every
 mutant once, to show that each still applies to the server's code.
 """

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_server.launcher import RunningServer
+from reference_server.testing import RunningServer
 
 # Each check runs the suite in a child process: slow, so it runs once (tox -e selftest).
 pytestmark = pytest.mark.slow

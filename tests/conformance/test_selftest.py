@@ -35,7 +35,7 @@ from conformance.managed import (
     managed_declaration,
     server_environment,
 )
-from reference_server.launcher import RunningServer, ServerStartError
+from reference_server.testing import RunningServer, ServerStartError
 from tests.conformance.conftest import KillLog
 from tests.conformance.mutants import MUTANTS, Mutant
 

@@ -14,7 +14,7 @@ import pytest
 import socketio
 
 from chatrooms_fixtures.tokens import mint
-from reference_server.launcher import RunningServer
+from reference_server.testing import RunningServer
 from tests.reference_server.harness import EVENT_TIMEOUT_S
 
 # Every variable the server reads, so that the test process's own environment cannot leak in.

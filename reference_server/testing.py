@@ -1,7 +1,16 @@
-"""Start the reference server (or a variant of it) as a child process on a free port.
+"""A test helper for any test suite that needs a Chat Rooms server to talk to (as
+Starlette ships `testclient`): the reference server, or a variant of it, as a child
+process on a free port.
 
-Used by the conformance runner, the load runner and the project's tests: the child binds
-port 0 itself and reports the port in its start-up line, so parallel runs never collide.
+    from reference_server.testing import RunningServer
+
+    with RunningServer({"NODE_ENV": "production", "JWT_SECRET": "s3cret"}) as server:
+        ...  # server.url is http://127.0.0.1:<port>; Socket.IO at /socket.io/, /chat
+        ...  # server.log() is what it printed so far
+
+The child binds port 0 itself and reports the port in its start-up line, so parallel runs
+never collide; `command=[...]` starts another program that prints the same line. Used by
+the conformance runner, the load runner and this project's own tests.
 """
 
 from __future__ import annotations

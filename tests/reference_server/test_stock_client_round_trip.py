@@ -11,7 +11,7 @@ import pytest
 import socketio
 
 from chatrooms_fixtures.tokens import mint
-from reference_server.launcher import RunningServer
+from reference_server.testing import RunningServer
 from tests.reference_server.harness import EVENT_TIMEOUT_S
 from tests.reference_server.test_process import clean_env
 
