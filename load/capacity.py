@@ -142,10 +142,10 @@ def plot(results: dict[str, list[Step]], path: Path, title: str, max_p99_ms: flo
     styles = ["-", "--", ":", "-."]
     for index, (server, steps) in enumerate(results.items()):
         rows = sorted(
-            (float(s.summary.get("deliveries_per_s", 0)), s)
-            for s in steps
-            if s.summary.get("fanout_p50_ms") is not None
-        )
+            ((float(s.summary.get("deliveries_per_s", 0)), s) for s in steps
+             if s.summary.get("fanout_p50_ms") is not None),
+            key=lambda row: row[0],
+        )  # fmt: skip
         for key, label, color in (
             ("fanout_p50_ms", "p50", "tab:green"),
             ("fanout_p95_ms", "p95", "tab:orange"),
