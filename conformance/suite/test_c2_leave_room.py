@@ -114,3 +114,14 @@ async def _eventually(check: Callable[[], Awaitable[bool]], within_ms: int) -> b
             return True
         await asyncio.sleep(0.05)
     return await check()
+
+
+@requirement("EVT-SEND-MEMBERSHIP")
+async def test_after_leaving_messages_to_the_room_are_refused_with_403(
+    chat: Clients, room: str
+) -> None:
+    alice = await chat.member("alice", room)
+    left = await alice.request("leaveRoom", {"roomId": room})
+    expect.response("EVT-LEAVE-RESPONSE", left, "leftRoom", roomId=room, success=True)
+    reply = await alice.request("sendMessage", {"roomId": room, "content": "still here?"})
+    expect.error_reply("EVT-SEND-MEMBERSHIP", reply, 403)

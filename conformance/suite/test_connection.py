@@ -436,3 +436,98 @@ async def test_aud_iss_and_jti_claims_are_not_judged(chat: Clients, target: Targ
         expected="accepted",
         actual=f"{outcome} {expect.show(data)}",
     )
+
+
+@requirement("AUTH-REFUSAL-NO-EFFECT")
+async def test_a_refused_connection_announces_nobody_online(chat: Clients, target: Target) -> None:
+    bob = await chat.connect("bob")
+    mallory = chat.client("mallory")
+    outcome, data = await attempt(mallory, target, "not-a-jwt", "auth")
+    sent = f"connect as {mallory.user_id} with a malformed token"
+    expect.that(
+        "AUTH-REFUSAL-NO-EFFECT",
+        outcome != "accepted",
+        sent=sent,
+        expected="the connection is not kept",
+        actual=f"{outcome} {expect.show(data)}",
+    )
+    await expect.nothing(
+        "AUTH-REFUSAL-NO-EFFECT",
+        [bob],
+        "userOnline",
+        sent=sent,
+        where=lambda p: p["userId"] == mallory.user_id,
+        within_ms=target.quiet_ms,
+    )
+
+
+@requirement("CONN-INVALID-NAMESPACE")
+async def test_another_namespace_is_refused_with_invalid_namespace(
+    chat: Clients, target: Target
+) -> None:
+    # D1: Socket.IO's usual refusal, a connect_error whose message is "Invalid namespace".
+    other = "/not-" + target.namespace.strip("/") + "-" + chat.tag
+    intruder = chat.client("intruder", namespace=other)
+    outcome, data = await attempt(intruder, target, target.token(intruder.user_id, "x"), "auth")
+    expect.that(
+        "CONN-INVALID-NAMESPACE",
+        outcome == "refused"
+        and isinstance(data, dict)
+        and data.get("message") == "Invalid namespace",
+        sent=f"connect to namespace {other} with a valid token",
+        expected='refused with connect_error {message: "Invalid namespace"}',
+        actual=f"{outcome} {expect.show(data)}",
+    )
+
+
+# D3 at the ends of the calendar: a time claim no date can hold is still a time, and is
+# judged (never a crash): (claims, requirement).
+CALENDAR_EDGES = {
+    "nbf-beyond-year-9999": ({"nbf": 1e20}, "AUTH-EXP-NBF-NO-LEEWAY"),
+    "exp-before-year-1": ({"exp": -1e20}, "AUTH-EXPIRED-TOKEN-REFUSED"),
+}
+
+
+@requirement()
+@pytest.mark.parametrize(
+    "edge", [case(name, rid, id=name) for name, (_, rid) in CALENDAR_EDGES.items()]
+)
+async def test_a_token_with_a_time_beyond_the_calendar_is_refused(
+    chat: Clients, target: Target, edge: str
+) -> None:
+    if target.secret is None:
+        pytest.skip("minting a token with chosen times needs the target's secret (--secret)")
+    extra, rid = CALENDAR_EDGES[edge]
+    client = chat.client("alice")
+    token = mint(client.user_id, client.username, secret=target.secret, extra=extra)
+    outcome, data = await attempt(client, target, token, "auth")
+    expect.that(
+        rid,
+        outcome != "accepted",
+        sent=f"connect with a valid token whose {expect.show(extra)}",
+        expected="refused",
+        actual=f"{outcome} {expect.show(data)}",
+    )
+
+
+@requirement("AUTH-USERNAME-FIRST-SOCKET")
+async def test_when_the_first_socket_closes_the_oldest_open_one_names_the_user(
+    chat: Clients, room: str
+) -> None:
+    user_id, _ = chat.user("alice")
+    bob = await chat.member("bob", room)
+    first = await chat.member("alice-1", room, user_id=user_id, username="Alice One")
+    second = await chat.member("alice-2", room, user_id=user_id, username="Alice Two")
+    await first.disconnect()
+    reply = await second.request("sendMessage", {"roomId": room, "content": "now the only one"})
+    sent = f"alice closes her first socket; {reply.sent}"
+    got = await expect.received(
+        "AUTH-USERNAME-FIRST-SOCKET",
+        bob,
+        "receiveMessage",
+        sent=sent,
+        where=lambda p: p["content"] == "now the only one",
+    )
+    expect.fields(
+        "AUTH-USERNAME-FIRST-SOCKET", got["author"], sent=sent, id=user_id, username="Alice Two"
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -10,7 +11,7 @@ from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import Refused
 from conformance.clients import Clients
-from conformance.target import Target
+from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
 
@@ -147,3 +148,83 @@ async def test_a_failure_while_accepting_a_connection_refuses_it_with_500(
         "statusCode: 500, ...} with no internals",
         actual=f"refused: {expect.show(error)}" if refusal else "accepted",
     )
+
+
+@requirement("ERR-UNKNOWN-EVENT")
+@pytest.mark.parametrize("name", ["connect", "disconnect", "*"])
+async def test_reserved_and_wildcard_event_names_are_unknown_events(
+    chat: Clients, room: str, target: Target, name: str
+) -> None:
+    # D11: an EVENT packet named like a lifecycle event, or "*", is an event the API does
+    # not define; it must not re-run the connection's handlers (alice stays connected, in
+    # the room, as herself).
+    bob = await chat.member("bob", room)
+    alice = await chat.member("alice", room)
+    reply = await alice.request(name, {"roomId": room})
+    error = expect.error_reply("ERR-UNKNOWN-EVENT", reply, 400)
+    expect.that(
+        "ERR-UNKNOWN-EVENT",
+        name in str(error.get("message", "")),
+        sent=reply.sent,
+        expected=f"a message naming the event {name!r}",
+        actual=expect.show(error),
+    )
+    sent = await alice.request("sendMessage", {"roomId": room, "content": f"after {name}"})
+    got = await expect.received(
+        "ERR-UNKNOWN-EVENT",
+        bob,
+        "receiveMessage",
+        sent=f"{reply.sent}; then {sent.sent}",
+        where=lambda p: p["content"] == f"after {name}",
+        expected="alice is still in the room, as herself",
+    )
+    expect.fields("ERR-UNKNOWN-EVENT", got["author"], sent=sent.sent, id=alice.user_id)
+    for event in ("userLeft", "userOffline"):
+        await expect.nothing(
+            "ERR-UNKNOWN-EVENT",
+            [bob],
+            event,
+            sent=reply.sent,
+            where=lambda p: p["userId"] == alice.user_id,
+            within_ms=target.quiet_ms,
+        )
+
+
+@requirement("ERR-UNKNOWN-EVENT")
+async def test_an_unknown_event_name_is_html_escaped_in_the_message(chat: Clients) -> None:
+    alice = await chat.connect("alice")
+    reply = await alice.request("<img src=x>", {"roomId": "anything"})
+    error = expect.error_reply("ERR-UNKNOWN-EVENT", reply, 400)
+    message = str(error.get("message", ""))
+    expect.that(
+        "ERR-UNKNOWN-EVENT",
+        "&lt;img src=x&gt;" in message and "<img" not in message,
+        sent=reply.sent,
+        expected="a message naming the event HTML-escaped (&lt;img src=x&gt;)",
+        actual=expect.show(error),
+    )
+
+
+@requirement("ERR-CHECK-ORDER")
+async def test_joins_failing_with_500_use_up_no_join_allowance(
+    chat: Clients, target: Target, settings: Declaration, room: str
+) -> None:
+    # D10 (reference): the fault switch (500) comes before the rate limit, so an event it
+    # refuses never reaches the limit and is not counted.
+    if target.fault_room is None:
+        pytest.skip("no --fault-room: cannot make the target fail unexpectedly")
+    limit = target.limits["joinRoom"]
+    alice = await chat.connect("alice")
+    started = time.monotonic()
+    for _ in range(limit + 1):
+        reply = await alice.request("joinRoom", {"roomId": target.fault_room})
+        expect.error_reply("ERR-CHECK-ORDER", reply, 500)
+    replies = [await alice.request("joinRoom", {"roomId": f"{room}-{n}"}) for n in range(limit)]
+    elapsed_ms = (time.monotonic() - started) * 1000
+    if elapsed_ms > 0.8 * settings.window_ms:
+        raise expect.Inconclusive(
+            f"{2 * limit + 1} joins took {elapsed_ms:.0f} ms of a {settings.window_ms} ms "
+            "window: the window may have ended on its own"
+        )
+    for reply in replies:
+        expect.response("ERR-CHECK-ORDER", reply, "joinedRoom", success=True)

@@ -653,3 +653,28 @@ async def test_health_reports_the_documented_limits_of_the_declared_environment(
         expected=f"rateLimits.windowMs == {declared} (the declared window)",
         actual=f"rateLimits {show(limits)}",
     )
+
+
+@requirement("RL-PER-USER-ACROSS-SOCKETS")
+async def test_reconnecting_does_not_restore_the_allowance(
+    chat: Clients, room: str, target: Target, settings: Declaration
+) -> None:
+    # D5 (reference): the allowance is the user's, so a new socket inherits what is spent.
+    limit = target.limits["joinRoom"]
+    first = await counted(chat, "joinRoom", "alice", room)
+    started = time.monotonic()
+    await spend(first, limit, CELLS[target.environment, "joinRoom"], limit)
+    await first.client.disconnect()
+    again = await chat.connect(
+        "alice-again", user_id=first.client.user_id, username=first.client.username
+    )
+    answer = await again.request("joinRoom", {"roomId": f"{room}-again"})
+    if not refused(answer):
+        judge_fairly(started, settings.window_ms, f"the burst of {limit} and a reconnect")
+    expect.that(
+        "RL-PER-USER-ACROSS-SOCKETS",
+        refused(answer),
+        sent=f"alice joins {limit} rooms, disconnects, reconnects; {answer.sent}",
+        expected=f"429: alice used her {limit} joins before reconnecting (limits are per user)",
+        actual=answer.describe(),
+    )
