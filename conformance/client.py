@@ -96,10 +96,12 @@ class ChatClient:
         user_id: str,
         username: str,
         namespace: str,
-        transcript: Transcript,
-        http: aiohttp.ClientSession,
-        timeout_ms: int,
+        transcript: Transcript | None = None,
+        http: aiohttp.ClientSession | None = None,
+        timeout_ms: int = 5000,
     ) -> None:
+        """`transcript` defaults to one of the client's own, `http` to a session
+        python-engineio makes (and closes) for this client."""
         self.name = name
         self.user_id = user_id
         self.username = username
@@ -108,7 +110,7 @@ class ChatClient:
         self.log: list[Received] = []
         self._consumed: set[int] = set()
         self._arrived = asyncio.Event()
-        self._transcript = transcript
+        self._transcript = transcript if transcript is not None else Transcript()
         self.sio = socketio.AsyncClient(reconnection=False, http_session=http)
         self.sio.on("*", self._record, namespace=namespace)
         self.sio.on("connect_error", self._connect_error, namespace=namespace)
@@ -116,6 +118,7 @@ class ChatClient:
         self._refusal: Any = None
         self._refused = asyncio.Event()
         self.disconnected = asyncio.Event()
+        self.disconnect_reason: Any = None
 
     # -- connection ------------------------------------------------------------
 
@@ -321,6 +324,7 @@ class ChatClient:
         self._refused.set()
 
     async def _disconnected(self, reason: Any = None) -> None:
+        self.disconnect_reason = reason
         self._transcript.add(self.name, "<-", f"disconnected ({reason})")
         self.disconnected.set()
 

@@ -247,8 +247,8 @@ async def test_every_hostile_case_gets_the_refusal_of_its_rule(
     for number, case in enumerate(cases):
         await replay(server, case, f"hostile-{number}")
         tried[case.kind] += 1
-        reply = await bystander.call("heartbeat")
-        assert reply["event"] == "heartbeatResponse"
+        reply = await bystander.request("heartbeat")
+        assert reply.payload["event"] == "heartbeatResponse", reply.describe()
     assert (await server.health())["status"] == "healthy"
     refusals = server.app.sio.refusals.refusals
     lines = _refusal_lines(caplog)
