@@ -277,6 +277,15 @@ def test_mutant_is_reported_under_its_requirement(
 ) -> None:
     m = MUTANTS[name]
     run = campaign.result(name)
+    unbroken = f"reference-{m.environment}"
+    if unbroken in campaign.runs:
+        # A mutant must run where its rule applies, or it proves nothing.
+        verdicts = campaign.result(unbroken).verdicts
+        idle = [rid for rid in m.requirements if verdicts.get(rid) == "N/A"]
+        assert not idle, (
+            f"mutant {name} runs with NODE_ENV={m.environment}, where {idle} do not apply "
+            "to the managed declaration: give it the other environment"
+        )
     # Killed only by a FAIL, which the suite gives only through an expectation; an ERROR of
     # the suite, a skip or an inconclusive result does not count.
     not_failed = {rid: run.verdicts.get(rid, "absent") for rid in m.requirements}
