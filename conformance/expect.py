@@ -15,7 +15,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 from conformance.catalogue import load_catalogue
-from conformance.evidence import show
+from conformance.evidence import show as show  # re-exported: suite modules read it here
 
 if TYPE_CHECKING:
     from conformance.client import ChatClient, Reply, Where
