@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for flag, _env, default, help_text in OPTIONS:
-        parser.add_argument(flag, default=None, help=help_text)
+        action = "append" if flag == "--target" else "store"
+        parser.add_argument(flag, action=action, default=None, help=help_text)
         del default
     for flag, _env, help_text in SWITCHES:
         parser.add_argument(flag, action="store_true", help=help_text)
@@ -58,6 +59,8 @@ def forwarded(args: argparse.Namespace, skip: set[str]) -> list[str]:
     out = []
     for flag, *_ in OPTIONS:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
+        if isinstance(value, list):
+            value = ",".join(value)
         if value is not None and flag not in skip:
             out.append(f"{flag}={value}")
     for flag, *_ in [*SWITCHES, ("--strict",)]:

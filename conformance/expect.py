@@ -285,12 +285,12 @@ async def nothing(
             )
 
 
-async def json_endpoint(http: Http, path: str) -> dict[str, Any]:
-    """GET a health/stats endpoint: 200 with a JSON object, or a failure of that endpoint's
-    requirement (D24)."""
+async def json_endpoint(http: Http, path: str, *, node: int | None = None) -> dict[str, Any]:
+    """GET a health/stats endpoint (of `node`, else the next node): 200 with a JSON object,
+    or a failure of that endpoint's requirement (D24)."""
     requirement = judging(ENDPOINT_REQUIREMENTS[path])
     try:
-        reply = await http.get(path)
+        reply = await http.get(path, node=node)
     except (TimeoutError, OSError) as error:
         raise ConformanceFailure(
             requirement,

@@ -34,19 +34,36 @@ class HttpReply:
 
 
 class Http:
-    """Requests to one target over one aiohttp session."""
+    """Requests to one target over one aiohttp session; against several nodes of one
+    logical server (D33) each request goes to the next node, unless `node` picks one."""
 
-    def __init__(self, base_url: str, session: aiohttp.ClientSession, timeout_ms: int) -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(
+        self, base_urls: str | tuple[str, ...], session: aiohttp.ClientSession, timeout_ms: int
+    ) -> None:
+        urls = (base_urls,) if isinstance(base_urls, str) else base_urls
+        self.base_urls = tuple(u.rstrip("/") for u in urls)
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout_ms / 1000)
+        self._turn = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.base_urls[0]
 
     async def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        *,
+        node: int | None = None,
     ) -> HttpReply:
+        if node is None:
+            node = self._turn % len(self.base_urls)
+            self._turn += 1
         async with self.session.request(
             method,
-            self.base_url + path,
+            self.base_urls[node] + path,
             headers=headers or {},
             timeout=self.timeout,
             allow_redirects=False,
@@ -56,5 +73,7 @@ class Http:
                 response.status, {k.lower(): v for k, v in response.headers.items()}, body
             )
 
-    async def get(self, path: str, headers: dict[str, str] | None = None) -> HttpReply:
-        return await self.request("GET", path, headers)
+    async def get(
+        self, path: str, headers: dict[str, str] | None = None, *, node: int | None = None
+    ) -> HttpReply:
+        return await self.request("GET", path, headers, node=node)

@@ -57,8 +57,23 @@ OPTIONS: list[tuple[str, str, Any, str]] = [
         "--target",
         "CONFORMANCE_TARGET",
         None,
-        "base URL of the server under test, e.g. http://localhost:3001 "
-        "(default: start the reference server for the run)",
+        "base URL of the server under test, e.g. http://localhost:3001; several nodes of "
+        "one logical server: comma-separated or repeated (default: start the reference "
+        "server for the run)",
+    ),
+    (
+        "--nodes",
+        "CONFORMANCE_NODES",
+        "1",
+        "without --target: start the reference server as a cluster of this many nodes "
+        "sharing a Redis server (D33)",
+    ),
+    (
+        "--kill-node-cmd",
+        "CONFORMANCE_KILL_NODE_CMD",
+        None,
+        "with several --target nodes: a shell command that kills node {index} ({url}) "
+        "without closing its sockets, for the node-loss check (D34)",
     ),
     (
         "--secret",
@@ -173,7 +188,9 @@ config_key = pytest.StashKey[Target]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "Chat Rooms API conformance suite")
     for flag, env, default, help_text in OPTIONS:
-        group.addoption(flag, default=None, help=f"{help_text} [env {env}]")
+        # --target may be repeated (the nodes of one server); the others take one value.
+        action = "append" if flag == "--target" else "store"
+        group.addoption(flag, action=action, default=None, help=f"{help_text} [env {env}]")
         del default  # applied in option() so that env twins can sit in between
     for flag, env, help_text in SWITCHES:
         group.addoption(flag, action="store_true", default=None, help=f"{help_text} [env {env}]")
@@ -196,6 +213,8 @@ def option(config: pytest.Config, flag: str) -> Any:
     for name, env, default, _ in OPTIONS:
         if name == flag:
             value = config.getoption(flag.lstrip("-").replace("-", "_"))
+            if isinstance(value, list):
+                value = ",".join(value)
             if value is None:
                 value = os.environ.get(env) or default
             return value
@@ -237,6 +256,8 @@ def build_target(config: pytest.Config) -> Target:
     """The frozen Target every fixture, the report header and the verdicts read. Bad values
     stop the run here, once, with a usage error naming the flag."""
     url = option(config, "--target")
+    urls = tuple(u.strip().rstrip("/") for u in (url or "").split(",") if u.strip())
+    nodes = _whole(config, "--nodes")
     transport = option(config, "--transport")
     if transport not in ("websocket", "polling"):
         raise pytest.UsageError(f"--transport must be websocket or polling, got {transport!r}")
@@ -245,6 +266,13 @@ def build_target(config: pytest.Config) -> Target:
     secret = option(config, "--secret")
     fault_room = option(config, "--fault-room")
     given = {name: option(config, flag) for name, flag in SETTING_FLAGS.items()}
+    if url is not None and not urls:
+        raise pytest.UsageError(f"--target names no URL: {url!r}")
+    if nodes > 1 and not managed:
+        raise pytest.UsageError(
+            "--nodes starts a managed cluster; for your own cluster give each node's URL "
+            "to --target (comma-separated or repeated)"
+        )
     if managed:
         # The managed run declares exactly what it starts.
         extra = [SETTING_FLAGS[n] for n, v in given.items() if v is not None and n != "node_env"]
@@ -281,7 +309,7 @@ def build_target(config: pytest.Config) -> Target:
         except DeclarationError as error:
             raise pytest.UsageError(str(error)) from None
     return Target(
-        url=(url or "").rstrip("/"),
+        urls=urls,
         namespace=option(config, "--namespace"),
         declared=declared,
         level=level,  # type: ignore[arg-type]
@@ -295,6 +323,8 @@ def build_target(config: pytest.Config) -> Target:
         run_slow=bool(option(config, "--run-slow")),
         strict=managed or strict_requested(config),
         managed=managed,
+        nodes=nodes,
+        kill_node_cmd=option(config, "--kill-node-cmd"),
     )
 
 
@@ -374,6 +404,8 @@ def pytest_collection_modifyitems(
             raise pytest.UsageError(
                 f"conformance test {item.nodeid} names unknown requirement ids {unknown}"
             )
+    # D34's check kills a node, which stays dead: it runs last.
+    items.sort(key=lambda i: _is_suite_item(i) and "SRV-CLUSTER-NODE-LOSS" in requirement_ids(i))
     only = option(config, "--only")
     if only:
         keep = [i for i in items if not _is_suite_item(i) or selected_by(only, requirement_ids(i))]
@@ -390,7 +422,14 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
 
 
 def header_lines(target: Target) -> list[str]:
-    where = target.url or "the reference server, started for this run"
+    if target.urls:
+        where = ", ".join(target.urls) + (
+            f" ({len(target.urls)} nodes)" if target.several_nodes else ""
+        )
+    elif target.nodes > 1:
+        where = f"the reference server as a cluster of {target.nodes} nodes, started for this run"
+    else:
+        where = "the reference server, started for this run"
     from_health = any(s == "health" for s in target.declared.sources.values())
     return [
         f"conformance target: {where} namespace {target.namespace} transport "
@@ -605,7 +644,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     judged = _judge(config)
     target = configured_target(config)
     meta = {
-        "target": target.url or "reference server (managed)",
+        "target": ",".join(target.urls) or "reference server (managed)",
         "environment": target.declared.node_env,
         "declaration": target.declared.describe(),
         "transport": target.transport,

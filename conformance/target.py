@@ -199,7 +199,7 @@ def reported_settings(health: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Target:
-    url: str
+    urls: tuple[str, ...]  # the nodes of one logical server (D33); one for most targets
     namespace: str
     declared: Declaration
     level: Level
@@ -213,6 +213,17 @@ class Target:
     run_slow: bool
     strict: bool
     managed: bool  # True when the suite started the reference server itself
+    nodes: int = 1  # how many nodes the managed run starts (a cluster above 1)
+    kill_node_cmd: str | None = None  # D34: how to kill node {index} ({url}) of a --target
+
+    @property
+    def url(self) -> str:
+        """The first node: where checks that talk to one node talk to."""
+        return self.urls[0] if self.urls else ""
+
+    @property
+    def several_nodes(self) -> bool:
+        return len(self.urls) > 1
 
     @property
     def environment(self) -> Environment:
@@ -239,8 +250,8 @@ class Target:
             raise TargetError("no token source: pass --secret S or --token-cmd CMD")
         return mint(user_id, username, secret=self.secret)
 
-    def at(self, url: str) -> Target:
-        return replace(self, url=url.rstrip("/"))
+    def at(self, *urls: str) -> Target:
+        return replace(self, urls=tuple(u.rstrip("/") for u in urls))
 
 
 def read_health_now(url: str, timeout_ms: int) -> dict[str, Any] | None:

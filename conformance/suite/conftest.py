@@ -4,8 +4,11 @@ users, fresh rooms."""
 
 from __future__ import annotations
 
+import shlex
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -20,20 +23,53 @@ from conformance.target import Declaration, Target
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> Iterator[Target]:
+def managed_server(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The reference server the managed run starts (a cluster with --nodes N), or None."""
     configured = configured_target(request.config)
     if not configured.managed:
-        yield configured
+        yield None
         return
-    from reference_server.testing import RunningServer
+    from reference_server import testing
 
-    server = RunningServer(
-        {**server_environment(configured.environment), "JWT_SECRET": configured.secret or ""}
+    variables = {
+        **server_environment(configured.environment),
+        "JWT_SECRET": configured.secret or "",
+    }
+    server: Any = (
+        testing.RunningCluster(variables, nodes=configured.nodes)
+        if configured.nodes > 1
+        else testing.RunningServer(variables)
     )
     try:
-        yield configured.at(server.url)
+        yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest, managed_server: Any) -> Target:
+    configured = configured_target(request.config)
+    if managed_server is None:
+        return configured
+    return configured.at(*getattr(managed_server, "urls", [managed_server.url]))
+
+
+@pytest.fixture(scope="session")
+def kill_node(target: Target, managed_server: Any) -> Callable[[int], None] | None:
+    """D34: kill node `index` without closing its sockets; None when the suite cannot."""
+    if managed_server is not None and hasattr(managed_server, "kill"):
+        return managed_server.kill  # type: ignore[no-any-return]
+    command = target.kill_node_cmd
+    if command is None:
+        return None
+
+    def kill(index: int) -> None:
+        line = command.format(index=index, url=shlex.quote(target.urls[index]))
+        done = subprocess.run(line, shell=True, capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            raise RuntimeError(f"--kill-node-cmd exited {done.returncode}: {done.stderr[-300:]}")
+
+    return kill
 
 
 @pytest.fixture(scope="session")
