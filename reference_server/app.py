@@ -17,7 +17,7 @@ from reference_server.http import create_http_app
 from reference_server.payloads import ServerEvent
 from reference_server.rate_limit import RateLimiter
 from reference_server.socket_server import ChatSocketServer
-from reference_server.state import Counters, MemoryStore, Store
+from reference_server.state import MemoryCounters, MemoryStore, Store
 
 # How long a shutdown waits for the last packets (DISCONNECT, CLOSE) to reach clients.
 _CLOSE_WAIT_S = 1.0
@@ -29,7 +29,7 @@ class ChatApp:
     def __init__(self, settings: Settings, clock: Clock, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.counters = Counters(enabled=settings.enable_metrics)
+        self.counters = MemoryCounters(enabled=settings.enable_metrics)
         # D26: the handshake is refused for an Origin outside FRONTEND_URL.
         self.sio = ChatSocketServer(
             async_mode="asgi",

@@ -2,7 +2,8 @@
 
 Each handler is: validate (validation.py) -> admit (D10: fault switch, membership, rate
 limit) -> mutate the Store -> send (payloads.py) -> return the response. Every
-read-check-update of the Store happens before the handler's first `await`.
+read-check-update of the Store is one Store call (atomic in one process, and across the
+nodes of a cluster: D33).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from reference_server.config import Settings
 from reference_server.decoding import StrictDecodingServer
 from reference_server.errors import ApiError, error_payload
 from reference_server.payloads import Payload, ServerEvent
-from reference_server.rate_limit import Kind, RateLimiter
+from reference_server.rate_limit import Kind, Limiter
 from reference_server.replies import Handler, Replies
 from reference_server.state import Counters, Store
 from reference_server.typing_indicator import TypingIndicator
@@ -36,14 +37,14 @@ log = logging.getLogger("reference_server")
 
 
 class Chat(Replies):
-    """The namespace's handlers over one Store, one RateLimiter and one Clock."""
+    """The namespace's handlers over one Store, one Limiter, the Counters and one Clock."""
 
     def __init__(
         self,
         sio: socketio.AsyncServer,
         settings: Settings,
         store: Store,
-        limiter: RateLimiter,
+        limiter: Limiter,
         counters: Counters,
         clock: Clock,
     ) -> None:
@@ -102,29 +103,35 @@ class Chat(Replies):
             raise socketio.exceptions.ConnectionRefusedError(
                 "Internal Server Error", error_payload(failure, iso_timestamp(now))
             ) from None
-        first = self.store.add_socket(sid, identity)
-        self.counters.add("connections")
+        first = await self.store.add_socket(sid, identity)
+        await self.counters.add("connections")
         if self.settings.detailed_logging:
             log.info("connected %s as user %r via %s", sid, identity.user_id, source)
         if first:
             # D20: userOnline to every socket of others when a user's first socket opens.
             await self.sio.emit(
                 ServerEvent.USER_ONLINE,
-                payloads.presence(identity.user_id, self.store.display_name(identity.user_id), now),
+                payloads.presence(
+                    identity.user_id, await self.store.display_name(identity.user_id), now
+                ),
                 namespace=self.settings.namespace,
                 skip_sid=sid,
             )
 
     async def disconnect(self, sid: str, reason: str = "") -> None:
-        if not self.store.has_socket(sid):
-            return  # already handled (a server-side disconnect is followed by the client's)
+        if not await self.store.has_socket(sid):
+            # Already handled: a server-side disconnect is followed by the client's, and
+            # in a cluster the socket of a lost node may have been removed (D34).
+            return
         now = self.clock.now()
-        user_id = self.store.identity(sid).user_id
-        name = self.store.display_name(user_id)
+        user_id = (await self.store.identity(sid)).user_id
+        name = await self.store.display_name(user_id)
         # D15: "A disconnect leaves every room the socket was in, by the same rule."
-        departures = [self._leave(sid, room_id, now) for room_id in self.store.rooms_of(sid)]
-        _, last = self.store.remove_socket(sid)
-        self.counters.add("disconnections")
+        departures = [
+            await self._leave(sid, room_id, now) for room_id in await self.store.rooms_of(sid)
+        ]
+        _, last = await self.store.remove_socket(sid)
+        await self.counters.add("disconnections")
         if self.settings.detailed_logging:
             log.info("disconnected %s (user %r): %s", sid, user_id, reason or "closed")
         for departure in departures:
@@ -142,18 +149,19 @@ class Chat(Replies):
 
     async def join_room(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
-        user_id = self._admit(sid, room_id, limit=Kind.JOINS)  # D14: every valid join counts
+        # D14: every valid join counts.
+        user_id = await self._admit(sid, room_id, limit=Kind.JOINS)
         now = self.clock.now()
-        joined = self.store.join(sid, room_id, now)
+        joined = await self.store.join(sid, room_id, now)
         if joined.room_created:
-            self.counters.add("rooms_created")
-        listed = self._users(room_id)
+            await self.counters.add("rooms_created")
+        listed = await self._users(room_id)
         if not joined.user_was_in:
             # D15: others hear userJoined only when the user was not already in the room.
             await self._send(
                 ServerEvent.USER_JOINED,
-                payloads.membership(user_id, self.store.display_name(user_id), room_id, now),
-                self._others_in_room(room_id, user_id),
+                payloads.membership(user_id, await self.store.display_name(user_id), room_id, now),
+                await self._others_in_room(room_id, user_id),
             )
         # D15: the joiner gets roomUsers, itself included, each user once.
         await self._send(ServerEvent.ROOM_USERS, payloads.room_users(room_id, listed), [sid])
@@ -161,32 +169,33 @@ class Chat(Replies):
 
     async def leave_room(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
-        user_id = self._admit(sid, room_id)
-        departure = self._leave(sid, room_id, self.clock.now())
-        await departure(self.store.display_name(user_id))
+        user_id = await self._admit(sid, room_id)
+        departure = await self._leave(sid, room_id, self.clock.now())
+        await departure(await self.store.display_name(user_id))
         return payloads.left_room(room_id)
 
     async def send_message(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_send_message(args)
         room_id = request.room_id
-        user_id = self._admit(sid, room_id, member="send messages to", limit=Kind.MESSAGES)
+        user_id = await self._admit(sid, room_id, member="send messages to", limit=Kind.MESSAGES)
         now = self.clock.now()
         # D17: author from the token; id a UUID v4; the three times equal.
         message = payloads.message(
             str(uuid.uuid4()),
             request.content,
             user_id,
-            self.store.display_name(user_id),
+            await self.store.display_name(user_id),
             room_id,
             request.message_type,
             now,
         )
-        self.counters.add("messages")
-        self.store.touch(room_id, now)
+        await self.counters.add("messages")
+        await self.store.touch(room_id, now)
         # D18: sending a message in the room ends the sender's typing there.
-        stopped_typing = self.typing_indicator.stop(user_id, room_id)
+        stopped_typing = await self.typing_indicator.stop(user_id, room_id)
         # D17: receiveMessage to every socket in the room, the sender's included.
-        await self._send(ServerEvent.RECEIVE_MESSAGE, message, self.store.room_sockets(room_id))
+        recipients = await self.store.room_sockets(room_id)
+        await self._send(ServerEvent.RECEIVE_MESSAGE, message, recipients)
         if stopped_typing:
             await self._announce_typing(user_id, room_id, False, now)
         return payloads.message_sent(message)
@@ -194,20 +203,25 @@ class Chat(Replies):
     async def typing(self, sid: str, args: tuple[Any, ...]) -> Payload:
         request = parse_typing(args)
         room_id = request.room_id
-        user_id = self._admit(sid, room_id, member="send typing indicators to", limit=Kind.TYPING)
+        user_id = await self._admit(
+            sid, room_id, member="send typing indicators to", limit=Kind.TYPING
+        )
         now = self.clock.now()
-        self.store.touch(room_id, now)
+        await self.store.touch(room_id, now)
         # D18: a repeated `typing: true` only refreshes the timeout.
-        if self.typing_indicator.update(user_id, room_id, request.is_typing):
+        if await self.typing_indicator.update(user_id, room_id, request.is_typing):
             await self._announce_typing(user_id, room_id, request.is_typing, now)
         return payloads.typing_updated()
 
     async def get_room_stats(self, sid: str, args: tuple[Any, ...]) -> Payload:
         room_id = parse_room_request(args).room_id
         # D16: getRoomStats needs no membership; an empty room gives userCount 0.
-        self._admit(sid, room_id)
+        await self._admit(sid, room_id)
         stats = payloads.room_stats(
-            room_id, self._users(room_id), self.store.typing_users(room_id), self.clock.now()
+            room_id,
+            await self._users(room_id),
+            await self.store.typing_users(room_id),
+            self.clock.now(),
         )
         # D19: roomStats to the asking socket only.
         await self._send(ServerEvent.ROOM_STATS, stats, [sid])
@@ -219,38 +233,50 @@ class Chat(Replies):
 
     # -- the pieces the handlers share ----------------------------------------------
 
-    def _admit(
+    async def _admit(
         self, sid: str, room_id: str, *, member: str | None = None, limit: Kind | None = None
     ) -> str:
         """D10, after payload validation: the fault switch (500), then membership (403) when
         `member` says what needs it, then the rate limit (429) of `limit`; the user's id."""
         self._fault_switch(room_id)
-        if member is not None and not self.store.is_member(sid, room_id):
-            # D16: sendMessage and typing need the socket to have joined the room.
+        if member is not None:
+            await self._require_membership(sid, room_id, member)
+        user_id = (await self.store.identity(sid)).user_id
+        if limit is not None:
+            await self._rate_limit(user_id, limit)
+        return user_id
+
+    async def _require_membership(self, sid: str, room_id: str, member: str) -> None:
+        # D16: sendMessage and typing need the socket to have joined the room.
+        if not await self.store.is_member(sid, room_id):
             raise ApiError(403, f"join room '{room_id}' before you {member} it")
-        user_id = self.store.identity(sid).user_id
-        if limit is not None and not self.limiter.allow(user_id, limit):
-            # D21: refused with 429, no effect, one more violation.
-            self.counters.add("violations")
+
+    async def _rate_limit(self, user_id: str, limit: Kind) -> None:
+        # D21: counted, or refused with 429, no effect, one more violation. In a cluster
+        # the allowance is the user's on every node (D33): one atomic Redis operation.
+        if not await self.limiter.admit(user_id, limit):
+            await self.counters.add("violations")
             raise ApiError(
                 429,
                 f"rate limit exceeded: at most {self.limiter.limits.of(limit)} {limit} events "
                 f"per {self.settings.rate_limit_window_ms} ms; wait for the window to end",
             )
-        return user_id
 
     def _fault_switch(self, name: str) -> None:
         # D9/D31: test-only; off unless REFERENCE_FAULT_ROOM is set. Right after validation.
         if self.settings.fault_room is not None and name == self.settings.fault_room:
             raise RuntimeError(f"REFERENCE_FAULT_ROOM fault for {name}")
 
-    def _leave(self, sid: str, room_id: str, now: datetime) -> Callable[[str], Awaitable[None]]:
-        """Leave a room now; return what to announce once the caller may await (D15, D18)."""
-        user_id = self.store.identity(sid).user_id
-        left = self.store.leave(sid, room_id, now)
+    async def _leave(
+        self, sid: str, room_id: str, now: datetime
+    ) -> Callable[[str], Awaitable[None]]:
+        """Leave a room now; return what to announce once the username is known (D15,
+        D18)."""
+        user_id = (await self.store.identity(sid)).user_id
+        left = await self.store.leave(sid, room_id, now)
         if left.was_typing:
             self.typing_indicator.forget(user_id, room_id)
-        others = self._others_in_room(room_id, user_id)
+        others = await self._others_in_room(room_id, user_id)
 
         async def announce(username: str) -> None:
             if left.user_left:
@@ -266,21 +292,22 @@ class Chat(Replies):
         self, user_id: str, room_id: str, is_typing: bool, now: datetime
     ) -> None:
         # D18: userTyping goes to others in the room when the state changes.
-        name = self.store.display_name(user_id)
+        name = await self.store.display_name(user_id)
         payload = payloads.user_typing(user_id, name, room_id, is_typing, now)
-        await self._send(ServerEvent.USER_TYPING, payload, self._others_in_room(room_id, user_id))
+        others = await self._others_in_room(room_id, user_id)
+        await self._send(ServerEvent.USER_TYPING, payload, others)
 
     async def _typing_expired(self, user_id: str, room_id: str) -> None:
         # D18: typing ended after WS_TYPING_TIMEOUT ms without a new `typing: true`.
         await self._announce_typing(user_id, room_id, False, self.clock.now())
 
-    def _others_in_room(self, room_id: str, user_id: str) -> list[str]:
-        own = set(self.store.sockets_of(user_id))
-        return [s for s in self.store.room_sockets(room_id) if s not in own]
+    async def _others_in_room(self, room_id: str, user_id: str) -> list[str]:
+        own = set(await self.store.sockets_of(user_id))
+        return [s for s in await self.store.room_sockets(room_id) if s not in own]
 
-    def _users(self, room_id: str) -> list[Payload]:
+    async def _users(self, room_id: str) -> list[Payload]:
         return payloads.users(
-            (u, self.store.display_name(u)) for u in self.store.room_users(room_id)
+            [(u, await self.store.display_name(u)) for u in await self.store.room_users(room_id)]
         )
 
 

@@ -16,17 +16,20 @@ from reference_server.config import Settings
 from reference_server.state import Counters, Store
 
 
-def health(settings: Settings, store: Store, clock: Clock) -> dict[str, Any]:
+async def health(settings: Settings, store: Store, clock: Clock) -> dict[str, Any]:
     limits = settings.limits
+    users = await store.connected_users()
+    rooms = len(await store.rooms())
+    typing = await store.typing_pairs()
     return {
         "status": "healthy",
         "timestamp": iso_timestamp(clock.now()),
         "websocket": {
             "namespace": settings.namespace,
             "corsOrigin": settings.frontend_url,  # D24: "the configured value as given"
-            "connectedUsers": store.connected_users(),  # D24: distinct users
-            "activeRooms": len(store.rooms()),
-            "totalTypingUsers": store.typing_pairs(),  # D24: (user, room) typing pairs
+            "connectedUsers": users,  # D24: distinct users
+            "activeRooms": rooms,
+            "totalTypingUsers": typing,  # D24: (user, room) typing pairs
         },
         "features": {
             "detailedLogging": settings.detailed_logging,
@@ -45,18 +48,20 @@ def health(settings: Settings, store: Store, clock: Clock) -> dict[str, Any]:
     }
 
 
-def stats(store: Store, counters: Counters, clock: Clock) -> dict[str, Any]:
-    rooms = store.rooms()
+async def stats(store: Store, counters: Counters, clock: Clock) -> dict[str, Any]:
+    rooms = await store.rooms()
+    current = await store.connected_sockets()
+    counted = await counters.figures()
     return {
         "timestamp": iso_timestamp(clock.now()),
         "connections": {
-            "current": store.connected_sockets(),  # D24: sockets
-            "total": counters.connections,
-            "totalDisconnections": counters.disconnections,
+            "current": current,  # D24: sockets
+            "total": counted["connections"],
+            "totalDisconnections": counted["disconnections"],
         },
         "rooms": {
             "active": len(rooms),
-            "totalCreated": counters.rooms_created,
+            "totalCreated": counted["rooms_created"],
             "details": [
                 {
                     "roomId": room.room_id,
@@ -68,8 +73,8 @@ def stats(store: Store, counters: Counters, clock: Clock) -> dict[str, Any]:
                 for room in rooms
             ],
         },
-        "messages": {"totalProcessed": counters.messages},
-        "rateLimiting": {"violations": counters.violations},
+        "messages": {"totalProcessed": counted["messages"]},
+        "rateLimiting": {"violations": counted["violations"]},
     }
 
 
@@ -77,10 +82,10 @@ def create_http_app(
     settings: Settings, store: Store, counters: Counters, clock: Clock
 ) -> Starlette:
     async def health_endpoint(request: Request) -> JSONResponse:
-        return JSONResponse(health(settings, store, clock))
+        return JSONResponse(await health(settings, store, clock))
 
     async def stats_endpoint(request: Request) -> JSONResponse:
-        return JSONResponse(stats(store, counters, clock))
+        return JSONResponse(await stats(store, counters, clock))
 
     return Starlette(
         routes=[

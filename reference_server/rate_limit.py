@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from chatrooms_fixtures.configuration import RATE_LIMITS
 from reference_server.clock import Clock
@@ -61,8 +62,20 @@ def count_event(window: Window | None, now: float, window_s: float, limit: int) 
     return Window(started=window.started, count=window.count + 1)
 
 
+class Limiter(Protocol):
+    """What the handlers ask (D10, D21): may this user's event of this kind be counted?"""
+
+    limits: Limits
+
+    async def admit(self, user_id: str, kind: Kind) -> bool:
+        """Count the event and return True, or return False (over the limit, no effect)."""
+        ...
+
+
 class RateLimiter:
-    """Holds one window per (user, kind). `allow` never awaits, so no two events interleave."""
+    """Holds one window per (user, kind) in this process. `allow` never awaits, so no two
+    events interleave. (A cluster shares one window per user and kind instead: D33,
+    cluster.RedisRateLimiter.)"""
 
     _PRUNE_EVERY = 4096
 
@@ -72,6 +85,9 @@ class RateLimiter:
         self._clock = clock
         self._windows: dict[tuple[str, Kind], Window] = {}
         self._checks = 0
+
+    async def admit(self, user_id: str, kind: Kind) -> bool:
+        return self.allow(user_id, kind)
 
     def allow(self, user_id: str, kind: Kind) -> bool:
         now = self._clock.monotonic()

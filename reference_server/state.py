@@ -1,8 +1,10 @@
 """Who is connected, who is in which room, who is typing, and the counters.
 
-Everything the handlers know about the chat lives behind `Store`, so a shared store can
-replace `MemoryStore` without touching events.py. Every method is synchronous: a
-handler's read-check-update of the state is never split by an `await`.
+Everything the handlers know about the chat lives behind `Store` (and `Counters`), so a
+shared store (cluster.py's RedisStore, D33) can replace `MemoryStore` without touching
+events.py. The methods are coroutines; every check-and-update is one method: MemoryStore
+never awaits inside one (a single process stays atomic), RedisStore makes each one
+atomic Redis operation (a Lua script).
 """
 
 from __future__ import annotations
@@ -38,49 +40,57 @@ class RoomDetail:
 
 
 class Store(Protocol):
-    def add_socket(self, sid: str, identity: Identity) -> bool:
+    async def add_socket(self, sid: str, identity: Identity) -> bool:
         """Register a socket; True when it is the user's first (D20)."""
         ...
 
-    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+    async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
         """Forget a socket that has left all its rooms; True when it was the user's last."""
         ...
 
-    def has_socket(self, sid: str) -> bool: ...
+    async def has_socket(self, sid: str) -> bool: ...
 
-    def identity(self, sid: str) -> Identity: ...
+    async def identity(self, sid: str) -> Identity: ...
 
-    def display_name(self, user_id: str) -> str: ...
-
-    def sockets_of(self, user_id: str) -> list[str]: ...
-
-    def connected_users(self) -> int: ...
-
-    def connected_sockets(self) -> int: ...
-
-    def join(self, sid: str, room_id: str, at: datetime) -> JoinResult: ...
-
-    def leave(self, sid: str, room_id: str, at: datetime) -> LeaveResult: ...
-
-    def rooms_of(self, sid: str) -> list[str]: ...
-
-    def is_member(self, sid: str, room_id: str) -> bool: ...
-
-    def room_sockets(self, room_id: str) -> list[str]: ...
-
-    def room_users(self, room_id: str) -> list[str]: ...
-
-    def touch(self, room_id: str, at: datetime) -> None: ...
-
-    def set_typing(self, user_id: str, room_id: str, typing: bool) -> bool:
-        """Set a user's typing state in a room; True when it changed (D18)."""
+    async def display_name(self, user_id: str) -> str:
+        """D3: the username of the user's oldest open socket."""
         ...
 
-    def typing_users(self, room_id: str) -> list[str]: ...
+    async def sockets_of(self, user_id: str) -> list[str]: ...
 
-    def typing_pairs(self) -> int: ...
+    async def connected_users(self) -> int: ...
 
-    def rooms(self) -> list[RoomDetail]: ...
+    async def connected_sockets(self) -> int: ...
+
+    async def join(self, sid: str, room_id: str, at: datetime) -> JoinResult: ...
+
+    async def leave(self, sid: str, room_id: str, at: datetime) -> LeaveResult: ...
+
+    async def rooms_of(self, sid: str) -> list[str]: ...
+
+    async def is_member(self, sid: str, room_id: str) -> bool: ...
+
+    async def room_sockets(self, room_id: str) -> list[str]: ...
+
+    async def room_users(self, room_id: str) -> list[str]: ...
+
+    async def touch(self, room_id: str, at: datetime) -> None: ...
+
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
+        """Set a user's typing state in a room; True when it changed (D18). `typing: true`
+        records `token` as the one whose timeout may end it (expire_typing)."""
+        ...
+
+    async def expire_typing(self, user_id: str, room_id: str, token: str) -> bool:
+        """End the user's typing in the room only if `token` is still the latest `typing:
+        true`'s (a refresh elsewhere replaced it); True when it ended (D18)."""
+        ...
+
+    async def typing_users(self, room_id: str) -> list[str]: ...
+
+    async def typing_pairs(self) -> int: ...
+
+    async def rooms(self) -> list[RoomDetail]: ...
 
 
 @dataclass
@@ -88,11 +98,11 @@ class _Room:
     created_at: datetime
     last_activity: datetime
     sockets: dict[str, str] = field(default_factory=dict)  # sid -> user id, in join order
-    typing: dict[str, None] = field(default_factory=dict)  # user ids, an ordered set
+    typing: dict[str, str] = field(default_factory=dict)  # user id -> token, ordered
 
 
 class MemoryStore:
-    """The in-process Store."""
+    """The in-process Store. No method awaits, so each is atomic in its process."""
 
     def __init__(self) -> None:
         self._identities: dict[str, Identity] = {}
@@ -100,14 +110,14 @@ class MemoryStore:
         self._socket_rooms: dict[str, dict[str, None]] = {}
         self._rooms: dict[str, _Room] = {}
 
-    def add_socket(self, sid: str, identity: Identity) -> bool:
+    async def add_socket(self, sid: str, identity: Identity) -> bool:
         self._identities[sid] = identity
         self._socket_rooms[sid] = {}
         sockets = self._user_sockets.setdefault(identity.user_id, {})
         sockets[sid] = None
         return len(sockets) == 1
 
-    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+    async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
         identity = self._identities.pop(sid)
         del self._socket_rooms[sid]
         sockets = self._user_sockets[identity.user_id]
@@ -116,27 +126,27 @@ class MemoryStore:
             del self._user_sockets[identity.user_id]
         return identity, not sockets
 
-    def has_socket(self, sid: str) -> bool:
+    async def has_socket(self, sid: str) -> bool:
         return sid in self._identities
 
-    def identity(self, sid: str) -> Identity:
+    async def identity(self, sid: str) -> Identity:
         return self._identities[sid]
 
-    def display_name(self, user_id: str) -> str:
+    async def display_name(self, user_id: str) -> str:
         # D3: "the username of its first open socket is the one shown to others".
         first = next(iter(self._user_sockets[user_id]))
         return self._identities[first].username
 
-    def sockets_of(self, user_id: str) -> list[str]:
+    async def sockets_of(self, user_id: str) -> list[str]:
         return list(self._user_sockets.get(user_id, ()))
 
-    def connected_users(self) -> int:
+    async def connected_users(self) -> int:
         return len(self._user_sockets)
 
-    def connected_sockets(self) -> int:
+    async def connected_sockets(self) -> int:
         return len(self._identities)
 
-    def join(self, sid: str, room_id: str, at: datetime) -> JoinResult:
+    async def join(self, sid: str, room_id: str, at: datetime) -> JoinResult:
         room = self._rooms.get(room_id)
         created = room is None
         if room is None:
@@ -150,7 +160,7 @@ class MemoryStore:
         self._socket_rooms[sid][room_id] = None
         return JoinResult(socket_was_in=False, user_was_in=user_was_in, room_created=created)
 
-    def leave(self, sid: str, room_id: str, at: datetime) -> LeaveResult:
+    async def leave(self, sid: str, room_id: str, at: datetime) -> LeaveResult:
         room = self._rooms.get(room_id)
         if room is None or sid not in room.sockets:
             return LeaveResult(socket_was_in=False, user_left=False, was_typing=False)
@@ -158,49 +168,56 @@ class MemoryStore:
         del self._socket_rooms[sid][room_id]
         room.last_activity = at
         user_left = user_id not in room.sockets.values()
-        was_typing = user_left and _stop_typing(room, user_id)
+        was_typing = user_left and room.typing.pop(user_id, None) is not None
         if not room.sockets:
             # D14: "the last leave or disconnect removes it".
             del self._rooms[room_id]
         return LeaveResult(socket_was_in=True, user_left=user_left, was_typing=was_typing)
 
-    def rooms_of(self, sid: str) -> list[str]:
+    async def rooms_of(self, sid: str) -> list[str]:
         return list(self._socket_rooms.get(sid, ()))
 
-    def is_member(self, sid: str, room_id: str) -> bool:
+    async def is_member(self, sid: str, room_id: str) -> bool:
         return room_id in self._socket_rooms.get(sid, ())
 
-    def room_sockets(self, room_id: str) -> list[str]:
+    async def room_sockets(self, room_id: str) -> list[str]:
         room = self._rooms.get(room_id)
         return list(room.sockets) if room else []
 
-    def room_users(self, room_id: str) -> list[str]:
+    async def room_users(self, room_id: str) -> list[str]:
         room = self._rooms.get(room_id)
         return list(dict.fromkeys(room.sockets.values())) if room else []
 
-    def touch(self, room_id: str, at: datetime) -> None:
+    async def touch(self, room_id: str, at: datetime) -> None:
         room = self._rooms.get(room_id)
         if room is not None:
             room.last_activity = at
 
-    def set_typing(self, user_id: str, room_id: str, typing: bool) -> bool:
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
         room = self._rooms.get(room_id)
         if room is None:
             return False
         if typing:
             changed = user_id not in room.typing
-            room.typing[user_id] = None
+            room.typing[user_id] = token
             return changed
-        return _stop_typing(room, user_id)
+        return room.typing.pop(user_id, None) is not None
 
-    def typing_users(self, room_id: str) -> list[str]:
+    async def expire_typing(self, user_id: str, room_id: str, token: str) -> bool:
+        room = self._rooms.get(room_id)
+        if room is None or room.typing.get(user_id) != token:
+            return False
+        del room.typing[user_id]
+        return True
+
+    async def typing_users(self, room_id: str) -> list[str]:
         room = self._rooms.get(room_id)
         return list(room.typing) if room else []
 
-    def typing_pairs(self) -> int:
+    async def typing_pairs(self) -> int:
         return sum(len(room.typing) for room in self._rooms.values())
 
-    def rooms(self) -> list[RoomDetail]:
+    async def rooms(self) -> list[RoomDetail]:
         return [
             RoomDetail(
                 room_id=room_id,
@@ -213,20 +230,31 @@ class MemoryStore:
         ]
 
 
-def _stop_typing(room: _Room, user_id: str) -> bool:
-    if user_id not in room.typing:
-        return False
-    del room.typing[user_id]
-    return True
-
-
 Counter = Literal["connections", "disconnections", "rooms_created", "messages", "violations"]
+COUNTER_NAMES: tuple[Counter, ...] = (
+    "connections",
+    "disconnections",
+    "rooms_created",
+    "messages",
+    "violations",
+)
+
+
+class Counters(Protocol):
+    """The cumulative figures of /websocket/stats (D24). With WS_ENABLE_METRICS=false
+    (`enabled` False) they stay 0 while the current figures, read from the Store, stay
+    live. In a cluster they are cluster-wide (D33)."""
+
+    enabled: bool
+
+    async def add(self, name: Counter) -> None: ...
+
+    async def figures(self) -> dict[Counter, int]: ...
 
 
 @dataclass
-class Counters:
-    """The cumulative figures of /websocket/stats (D24). With WS_ENABLE_METRICS=false they
-    stay 0 while the current figures, read from the Store, stay live."""
+class MemoryCounters:
+    """The in-process Counters."""
 
     enabled: bool
     connections: int = 0
@@ -235,6 +263,9 @@ class Counters:
     messages: int = 0
     violations: int = 0
 
-    def add(self, name: Counter) -> None:
+    async def add(self, name: Counter) -> None:
         if self.enabled:
             setattr(self, name, getattr(self, name) + 1)
+
+    async def figures(self) -> dict[Counter, int]:
+        return {name: getattr(self, name) for name in COUNTER_NAMES}

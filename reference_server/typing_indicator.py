@@ -5,11 +5,16 @@ are scheduled through the Clock, so a test ends them by moving a fake clock.
 D18: `typing: true` starts typing in a room (a repeat only refreshes the timeout);
 `typing: false`, a message in the room, leaving the room for good and WS_TYPING_TIMEOUT
 ms without a new `typing: true` end it. Others hear `userTyping` when the state changes.
+
+Each `typing: true` records a fresh token with the state; a timeout ends typing only if
+its token is still the latest (Store.expire_typing), so in a cluster a refresh on
+another node outlives this node's pending timer, and the end is announced once (D33).
 """
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -28,20 +33,24 @@ class TypingIndicator:
         self._timers: dict[tuple[str, str], Timer] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def update(self, user_id: str, room_id: str, is_typing: bool) -> bool:
+    async def update(self, user_id: str, room_id: str, is_typing: bool) -> bool:
         """A `typing` event: set the state, (re)start or cancel the timeout; True when the
         state changed (so that others hear of it)."""
-        changed = self.store.set_typing(user_id, room_id, is_typing)
+        token = uuid.uuid4().hex if is_typing else ""
         self._cancel(user_id, room_id)
+        changed = await self.store.set_typing(user_id, room_id, is_typing, token)
         if is_typing:
             key = (user_id, room_id)
-            self._timers[key] = self.clock.call_later(self.timeout_s, lambda: self._expire(key))
+            self._cancel(user_id, room_id)  # a concurrent update of the same pair
+            self._timers[key] = self.clock.call_later(
+                self.timeout_s, lambda: self._expire(key, token)
+            )
         return changed
 
-    def stop(self, user_id: str, room_id: str) -> bool:
+    async def stop(self, user_id: str, room_id: str) -> bool:
         """A message in the room ends the sender's typing there; True when it was typing."""
         self._cancel(user_id, room_id)
-        return self.store.set_typing(user_id, room_id, False)
+        return await self.store.set_typing(user_id, room_id, False)
 
     def forget(self, user_id: str, room_id: str) -> None:
         """The user left the room for good; the Store already ended its typing there."""
@@ -57,9 +66,12 @@ class TypingIndicator:
         if timer is not None:
             timer.cancel()
 
-    def _expire(self, key: tuple[str, str]) -> None:
+    def _expire(self, key: tuple[str, str], token: str) -> None:
         self._timers.pop(key, None)
-        if self.store.set_typing(*key, False):
-            task = asyncio.get_running_loop().create_task(self._on_expired(*key))
-            self._tasks.add(task)  # held until done: the loop keeps only weak references
-            task.add_done_callback(self._tasks.discard)
+        task = asyncio.get_running_loop().create_task(self._end(key, token))
+        self._tasks.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end(self, key: tuple[str, str], token: str) -> None:
+        if await self.store.expire_typing(*key, token):
+            await self._on_expired(*key)

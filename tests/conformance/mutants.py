@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import html
+import inspect
 import os
 import re
 import sys
@@ -140,7 +141,8 @@ def rewrite_response(app: ChatApp, event: str, rewrite: Callable[[Payload], Payl
     replace_handler(app, event, wrap)
 
 
-Rewrite = Callable[[str, Payload, list[str]], tuple[Payload, list[str]] | None]
+Rewritten = tuple[Payload, list[str]] | None
+Rewrite = Callable[[str, Payload, list[str]], Rewritten | Awaitable[Rewritten]]
 
 
 def rewrite_sends(app: ChatApp, rewrite: Rewrite) -> None:
@@ -151,6 +153,8 @@ def rewrite_sends(app: ChatApp, rewrite: Rewrite) -> None:
 
     async def filtered(event: str, payload: Payload, sids: list[str]) -> None:
         changed = rewrite(event, payload, sids)
+        if inspect.isawaitable(changed):
+            changed = await changed
         if changed is not None:
             await send(event, *changed)
 
@@ -442,9 +446,9 @@ def _no_room_stats(app: ChatApp) -> None:
 def _room_stats_to_room(app: ChatApp) -> None:
     store = app.chat.store
 
-    def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+    async def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
         if event == ServerEvent.ROOM_STATS:
-            sids = list(dict.fromkeys([*sids, *store.room_sockets(payload["roomId"])]))
+            sids = list(dict.fromkeys([*sids, *await store.room_sockets(payload["roomId"])]))
         return payload, sids
 
     rewrite_sends(app, widen)
@@ -458,9 +462,9 @@ def _room_stats_to_room(app: ChatApp) -> None:
 def _receive_not_to_sender(app: ChatApp) -> None:
     store = app.chat.store
 
-    def narrow(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]] | None:
+    async def narrow(event: str, payload: Payload, sids: list[str]) -> Rewritten:
         if event == ServerEvent.RECEIVE_MESSAGE:
-            own = set(store.sockets_of(payload["author"]["id"]))
+            own = set(await store.sockets_of(payload["author"]["id"]))
             sids = [sid for sid in sids if sid not in own]
         return (payload, sids) if sids else None
 
@@ -475,10 +479,10 @@ def _receive_not_to_sender(app: ChatApp) -> None:
 def _user_joined_to_joiner(app: ChatApp) -> None:
     store = app.chat.store
 
-    def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
+    async def widen(event: str, payload: Payload, sids: list[str]) -> tuple[Payload, list[str]]:
         if event == ServerEvent.USER_JOINED:
-            in_room = set(store.room_sockets(payload["roomId"]))
-            own = [s for s in store.sockets_of(payload["userId"]) if s in in_room]
+            in_room = set(await store.room_sockets(payload["roomId"]))
+            own = [s for s in await store.sockets_of(payload["userId"]) if s in in_room]
             sids = list(dict.fromkeys([*sids, *own]))
         return payload, sids
 
@@ -496,7 +500,7 @@ def _silent_disconnect(app: ChatApp) -> None:
     store = app.chat.store
 
     async def quiet(sid: str, reason: str = "") -> None:
-        user = store.identity(sid).user_id if store.has_socket(sid) else None
+        user = (await store.identity(sid)).user_id if await store.has_socket(sid) else None
         if user is not None:
             disconnecting.add(user)
         try:
@@ -516,8 +520,8 @@ def _silent_disconnect(app: ChatApp) -> None:
 class EveryCloseIsLast(MemoryStore):
     """remove_socket always reports the user's last socket."""
 
-    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
-        identity, _ = super().remove_socket(sid)
+    async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+        identity, _ = await super().remove_socket(sid)
         return identity, True
 
 
@@ -534,8 +538,8 @@ def _offline_early(app: ChatApp) -> None:
 class EveryOpenIsFirst(MemoryStore):
     """add_socket always reports the user's first socket."""
 
-    def add_socket(self, sid: str, identity: Identity) -> bool:
-        super().add_socket(sid, identity)
+    async def add_socket(self, sid: str, identity: Identity) -> bool:
+        await super().add_socket(sid, identity)
         return True
 
 
@@ -558,19 +562,19 @@ class LeavingKeepsDelivery(MemoryStore):
         super().__init__()
         self._ghosts: dict[str, set[str]] = {}  # room id -> sids that left it
 
-    def leave(self, sid: str, room_id: str, at: datetime) -> Any:
-        left = super().leave(sid, room_id, at)
+    async def leave(self, sid: str, room_id: str, at: datetime) -> Any:
+        left = await super().leave(sid, room_id, at)
         if left.socket_was_in:
             self._ghosts.setdefault(room_id, set()).add(sid)
         return left
 
-    def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+    async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
         for sids in self._ghosts.values():
             sids.discard(sid)
-        return super().remove_socket(sid)
+        return await super().remove_socket(sid)
 
-    def room_sockets(self, room_id: str) -> list[str]:
-        members = super().room_sockets(room_id)
+    async def room_sockets(self, room_id: str) -> list[str]:
+        members = await super().room_sockets(room_id)
         ghosts = [s for s in self._ghosts.get(room_id, ()) if s not in members]
         return members + ghosts if members else members
 
@@ -592,9 +596,9 @@ def _leave_keeps_delivery(app: ChatApp) -> None:
 class TypingAlwaysChanges(MemoryStore):
     """Every `typing: true` counts as a change of state."""
 
-    def set_typing(self, user_id: str, room_id: str, typing: bool) -> bool:
-        changed = super().set_typing(user_id, room_id, typing)
-        return changed or (typing and user_id in self.typing_users(room_id))
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
+        changed = await super().set_typing(user_id, room_id, typing, token)
+        return changed or (typing and user_id in await self.typing_users(room_id))
 
 
 @mutant(
@@ -886,9 +890,9 @@ def _violations_uncounted(app: ChatApp) -> None:
     counters = app.counters
     add = counters.add
 
-    def add_but_violations(name: Any) -> None:
+    async def add_but_violations(name: Any) -> None:
         if name != "violations":
-            add(name)
+            await add(name)
 
     counters.add = add_but_violations  # type: ignore[method-assign]
 
@@ -900,15 +904,15 @@ def _violations_uncounted(app: ChatApp) -> None:
 )
 def _refused_counted(app: ChatApp) -> None:
     chat = app.chat
-    allow = chat.limiter.allow
+    admit = chat.limiter.admit
 
-    def counting(user_id: str, kind: Kind) -> bool:
-        allowed = allow(user_id, kind)
+    async def counting(user_id: str, kind: Kind) -> bool:
+        allowed = await admit(user_id, kind)
         if not allowed and kind == Kind.MESSAGES:
-            chat.counters.add("messages")
+            await chat.counters.add("messages")
         return allowed
 
-    chat.limiter.allow = counting  # type: ignore[method-assign]
+    chat.limiter.admit = counting  # type: ignore[method-assign]
 
 
 # -- errors (D7, D9, D16) ----------------------------------------------------------------
@@ -941,7 +945,10 @@ def _wrong_phrase(app: ChatApp) -> None:
     extended=True,
 )
 def _no_membership(app: ChatApp) -> None:
-    app.chat.store.is_member = lambda sid, room_id: True  # type: ignore[method-assign]
+    async def always(sid: str, room_id: str) -> bool:
+        return True
+
+    app.chat.store.is_member = always  # type: ignore[method-assign]
 
 
 @mutant(
@@ -986,8 +993,8 @@ def _ignore_unknown(app: ChatApp) -> None:
 class SocketsAsUsers(MemoryStore):
     """connected_users counts sockets."""
 
-    def connected_users(self) -> int:
-        return self.connected_sockets()
+    async def connected_users(self) -> int:
+        return await self.connected_sockets()
 
 
 @mutant(
@@ -1008,8 +1015,8 @@ def _sockets_as_users(app: ChatApp) -> None:
 def _wrong_window(app: ChatApp) -> None:
     health = original(http_module, "health")
 
-    def misreported(*args: Any) -> dict[str, Any]:
-        body: dict[str, Any] = health(*args)
+    async def misreported(*args: Any) -> dict[str, Any]:
+        body: dict[str, Any] = await health(*args)
         return {**body, "rateLimits": {**body["rateLimits"], "windowMs": 60_000}}
 
     patch(http_module, "health", misreported)
@@ -1063,8 +1070,8 @@ def _cors_any_handshake(app: ChatApp) -> None:
 class UsersAsSockets(MemoryStore):
     """connected_sockets counts users."""
 
-    def connected_sockets(self) -> int:
-        return self.connected_users()
+    async def connected_sockets(self) -> int:
+        return await self.connected_users()
 
 
 @mutant(
@@ -1087,8 +1094,8 @@ def _users_as_sockets(app: ChatApp) -> None:
 def _no_detailed_logging(app: ChatApp) -> None:
     health = original(http_module, "health")
 
-    def misreported(*args: Any) -> dict[str, Any]:
-        body: dict[str, Any] = health(*args)
+    async def misreported(*args: Any) -> dict[str, Any]:
+        body: dict[str, Any] = await health(*args)
         return {**body, "features": {**body["features"], "detailedLogging": False}}
 
     patch(http_module, "health", misreported)
@@ -1134,8 +1141,8 @@ def _claim(**features: Any) -> Callable[[ChatApp], None]:
     def mutate(app: ChatApp) -> None:
         health = original(http_module, "health")
 
-        def claimed(*args: Any) -> dict[str, Any]:
-            body: dict[str, Any] = health(*args)
+        async def claimed(*args: Any) -> dict[str, Any]:
+            body: dict[str, Any] = await health(*args)
             cors = features.get("corsOrigin")
             websocket = {**body["websocket"], **({"corsOrigin": cors} if cors else {})}
             rest = {k: v for k, v in features.items() if k != "corsOrigin"}
@@ -1206,10 +1213,10 @@ def _left_again_renamed(app: ChatApp) -> None:
     def wrap(handler: Handler) -> Handler:
         async def wrapped(sid: str, args: tuple[Any, ...]) -> Payload:
             room_id = args[0].get("roomId") if args and isinstance(args[0], dict) else None
-            was_member = isinstance(room_id, str) and room_id in chat.store.rooms_of(sid)
+            was_member = isinstance(room_id, str) and room_id in await chat.store.rooms_of(sid)
             response = await handler(sid, args)
             if isinstance(room_id, str) and not was_member:
-                user_id = chat.store.identity(sid).user_id
+                user_id = (await chat.store.identity(sid)).user_id
                 stray = {"uid": user_id, "username": "x", "roomId": room_id}
                 await app.sio.emit(
                     ServerEvent.USER_LEFT, stray, room=None, namespace=app.settings.namespace

@@ -17,12 +17,12 @@ TIMEOUT_S = 5.0
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 
 
-def indicator() -> tuple[TypingIndicator, MemoryStore, FakeClock, list[tuple[str, str]]]:
+async def indicator() -> tuple[TypingIndicator, MemoryStore, FakeClock, list[tuple[str, str]]]:
     store = MemoryStore()
     for sid, user in (("s1", "alice"), ("s2", "bob")):
-        store.add_socket(sid, Identity(user_id=user, username=user))
-        store.join(sid, "lobby", NOW)
-        store.join(sid, "kitchen", NOW)
+        await store.add_socket(sid, Identity(user_id=user, username=user))
+        await store.join(sid, "lobby", NOW)
+        await store.join(sid, "kitchen", NOW)
     clock = FakeClock()
     ended: list[tuple[str, str]] = []
 
@@ -34,80 +34,80 @@ def indicator() -> tuple[TypingIndicator, MemoryStore, FakeClock, list[tuple[str
 
 async def settle() -> None:
     # Expiries run on the loop (call_soon_threadsafe), then announce in a task.
-    for _ in range(3):
+    for _ in range(5):
         await asyncio.sleep(0)
 
 
 async def test_true_starts_typing_and_a_repeat_changes_nothing() -> None:
-    typing, store, _, _ = indicator()
-    assert typing.update("alice", "lobby", True) is True
-    assert typing.update("alice", "lobby", True) is False
-    assert store.typing_users("lobby") == ["alice"]
+    typing, store, _, _ = await indicator()
+    assert await typing.update("alice", "lobby", True) is True
+    assert await typing.update("alice", "lobby", True) is False
+    assert await store.typing_users("lobby") == ["alice"]
 
 
 async def test_false_ends_typing_once_and_cancels_the_timeout() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
-    assert typing.update("alice", "lobby", False) is True
-    assert typing.update("alice", "lobby", False) is False
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
+    assert await typing.update("alice", "lobby", False) is True
+    assert await typing.update("alice", "lobby", False) is False
     clock.advance(TIMEOUT_S * 2)
     await settle()
-    assert ended == [] and store.typing_users("lobby") == []
+    assert ended == [] and await store.typing_users("lobby") == []
 
 
 async def test_typing_ends_by_itself_when_the_clock_passes_the_timeout() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
     clock.advance(TIMEOUT_S - 0.001)
     await settle()
-    assert ended == [] and store.typing_users("lobby") == ["alice"]
+    assert ended == [] and await store.typing_users("lobby") == ["alice"]
     clock.advance(0.001)
     await settle()
-    assert ended == [("alice", "lobby")] and store.typing_users("lobby") == []
+    assert ended == [("alice", "lobby")] and await store.typing_users("lobby") == []
 
 
 async def test_a_repeated_true_restarts_the_timeout() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
     clock.advance(TIMEOUT_S * 0.8)
-    typing.update("alice", "lobby", True)
+    await typing.update("alice", "lobby", True)
     clock.advance(TIMEOUT_S * 0.8)
     await settle()
-    assert ended == [] and store.typing_users("lobby") == ["alice"]
+    assert ended == [] and await store.typing_users("lobby") == ["alice"]
     clock.advance(TIMEOUT_S * 0.2)
     await settle()
     assert ended == [("alice", "lobby")]
 
 
 async def test_a_message_ends_the_senders_typing_in_that_room_only() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
-    typing.update("alice", "kitchen", True)
-    assert typing.stop("alice", "lobby") is True
-    assert typing.stop("alice", "lobby") is False
-    assert store.typing_users("kitchen") == ["alice"]
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
+    await typing.update("alice", "kitchen", True)
+    assert await typing.stop("alice", "lobby") is True
+    assert await typing.stop("alice", "lobby") is False
+    assert await store.typing_users("kitchen") == ["alice"]
     clock.advance(TIMEOUT_S)
     await settle()
     assert ended == [("alice", "kitchen")]  # the stopped one has no timer left
 
 
 async def test_state_and_timers_are_per_user_and_room() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
     clock.advance(1)
-    typing.update("bob", "lobby", True)
+    await typing.update("bob", "lobby", True)
     clock.advance(TIMEOUT_S - 1)
     await settle()
-    assert ended == [("alice", "lobby")] and store.typing_users("lobby") == ["bob"]
+    assert ended == [("alice", "lobby")] and await store.typing_users("lobby") == ["bob"]
     clock.advance(1)
     await settle()
     assert ended == [("alice", "lobby"), ("bob", "lobby")]
 
 
 async def test_leaving_the_room_forgets_the_timer() -> None:
-    typing, store, clock, ended = indicator()
-    typing.update("alice", "lobby", True)
-    left = store.leave("s1", "lobby", NOW)
+    typing, store, clock, ended = await indicator()
+    await typing.update("alice", "lobby", True)
+    left = await store.leave("s1", "lobby", NOW)
     assert left.was_typing
     typing.forget("alice", "lobby")
     clock.advance(TIMEOUT_S)
