@@ -40,7 +40,7 @@ from reference_server.auth import Identity, TokenSource
 from reference_server.config import Settings
 from reference_server.errors import ApiError
 from reference_server.payloads import ServerEvent
-from reference_server.rate_limit import Kind, RateLimiter, Window
+from reference_server.rate_limit import Kind, RateLimiter, Window, count_event
 from reference_server.socket_server import ack_requested
 from reference_server.state import MemoryStore, Store
 
@@ -65,6 +65,9 @@ class Mutant:
     # includes the targeted ids is sound for them: a verdict comes only from the checks
     # that name an id or fail under it.
     only: tuple[str, ...] | None = None
+    # The mutant follows the API document and breaks only a reference decision: its run
+    # must show no FAIL of a documented requirement (so it passes at --level documented).
+    documented_clean: bool = False
 
 
 MUTANTS: dict[str, Mutant] = {}
@@ -78,6 +81,7 @@ def mutant(
     store: Callable[[], Store] | None = None,
     extended: bool = False,
     only: tuple[str, ...] | None = None,
+    documented_clean: bool = False,
 ) -> Callable[[Callable[[ChatApp], None]], Callable[[ChatApp], None]]:
     """Register `mutate(app)` as mutant `name`."""
 
@@ -85,7 +89,15 @@ def mutant(
         if name in MUTANTS:
             raise ValueError(f"mutant {name} is registered twice")
         MUTANTS[name] = Mutant(
-            name, breaks, requirements, environment, mutate, store, extended, only
+            name,
+            breaks,
+            requirements,
+            environment,
+            mutate,
+            store,
+            extended,
+            only,
+            documented_clean,
         )
         return mutate
 
@@ -943,6 +955,7 @@ def _wrong_phrase(app: ChatApp) -> None:
     "EVT-SEND-MEMBERSHIP",
     "EVT-TYPING-MEMBERSHIP",
     extended=True,
+    documented_clean=True,
 )
 def _no_membership(app: ChatApp) -> None:
     async def always(sid: str, room_id: str) -> bool:
@@ -1325,6 +1338,473 @@ def _drops_binary_attachments(app: ChatApp) -> None:
         await dispatch(eio_sid, data)
 
     sio._dispatch = dropping
+
+
+# -- reference decisions broken by servers that follow the document (documented_clean) ----
+#
+# Each follows websocket-api.md and breaks one reference decision of interpretation.md at
+# one edge; its run must fail that decision's requirement and no documented one.
+
+
+def _exhausted(app: ChatApp, user_id: str, kind: Kind) -> bool:
+    """The user's allowance of `kind` is used up in the current window (read, not counted)."""
+    limiter = app.chat.limiter
+    window = limiter._windows.get((user_id, kind))
+    now = limiter._clock.monotonic()
+    return count_event(window, now, limiter.window_s, limiter.limits.of(kind)) is None
+
+
+def _room_of(args: tuple[Any, ...]) -> str | None:
+    first = args[0] if args else None
+    room = first.get("roomId") if isinstance(first, dict) else None
+    return room if isinstance(room, str) else None
+
+
+KIND_OF_EVENT = {"joinRoom": Kind.JOINS, "sendMessage": Kind.MESSAGES, "typing": Kind.TYPING}
+
+
+def _before_validation(
+    app: ChatApp, check: Callable[[str, str, tuple[Any, ...]], Awaitable[None]]
+) -> None:
+    """Run `check(sid, event, args)` before each limited event's own validation."""
+    for event in KIND_OF_EVENT:
+
+        def wrap(handler: Handler, event: str = event) -> Handler:
+            async def checked(sid: str, args: tuple[Any, ...]) -> Payload:
+                await check(sid, event, args)
+                return await handler(sid, args)
+
+            return checked
+
+        replace_handler(app, event, wrap)
+
+
+class EmptyRoomsKept(MemoryStore):
+    """D14 broken: a room is kept (with no members) after its last leave or disconnect."""
+
+    async def leave(self, sid: str, room_id: str, at: datetime) -> Any:
+        room = self._rooms.get(room_id)
+        left = await super().leave(sid, room_id, at)
+        if room is not None and room_id not in self._rooms:
+            self._rooms[room_id] = room
+        return left
+
+
+@mutant(
+    "empty-rooms-kept",
+    "a room stays (empty) after its last member leaves or disconnects (D14)",
+    "EVT-LEAVE-REMOVES-ROOM",
+    store=EmptyRoomsKept,
+    only=("HEALTH-", "STATS-", "EVT-LEAVE-", "EVT-JOIN-"),
+    documented_clean=True,
+)
+def _keep_empty_rooms(app: ChatApp) -> None:
+    del app
+
+
+class SocketsCountedInStats(MemoryStore):
+    """D5 broken in the statistics: rooms.details userCount counts sockets."""
+
+    async def rooms(self) -> list[Any]:
+        return [
+            dataclasses.replace(detail, user_count=len(await self.room_sockets(detail.room_id)))
+            for detail in await super().rooms()
+        ]
+
+
+@mutant(
+    "room-stats-count-sockets",
+    "roomStats and rooms.details count (and list) a user once per socket in the room (D5)",
+    "SRV-ROOM-STATS-USERS-ONCE",
+    store=SocketsCountedInStats,
+    only=("SRV-ROOM-STATS-", "STATS-", "HEALTH-"),
+    documented_clean=True,
+)
+def _stats_count_sockets(app: ChatApp) -> None:
+    chat = app.chat
+
+    async def per_socket(
+        event: str, payload: Payload, sids: list[str]
+    ) -> tuple[Payload, list[str]]:
+        if event != ServerEvent.ROOM_STATS:
+            return payload, sids
+        store = chat.store
+        user_ids = [
+            (await store.identity(s)).user_id for s in await store.room_sockets(payload["roomId"])
+        ]
+        users = [
+            {"userId": u, "username": html.escape(await store.display_name(u))} for u in user_ids
+        ]
+        return {**payload, "userCount": len(users), "users": users}, sids
+
+    rewrite_sends(app, per_socket)
+
+
+@mutant(
+    "room-stats-need-membership",
+    "getRoomStats for a room the socket has not joined is refused with 403 (D16)",
+    "EVT-ROOM-STATS-NO-MEMBERSHIP",
+    only=("EVT-ROOM-STATS-", "EVT-PAYLOAD-", "SEC-INPUT-VALIDATION", "ERR-"),
+    documented_clean=True,
+)
+def _stats_need_membership(app: ChatApp) -> None:
+    chat = app.chat
+
+    def wrap(handler: Handler) -> Handler:
+        async def members_only(sid: str, args: tuple[Any, ...]) -> Payload:
+            response = await handler(sid, args)  # validation and the fault switch first
+            room = _room_of(args)
+            if room is not None and not await chat.store.is_member(sid, room):
+                raise ApiError(403, f"join room '{room}' before you ask for its statistics")
+            return response
+
+        return members_only
+
+    # The roomStats event is sent inside the handler: drop it for non-members.
+    async def members_hear(e: str, p: Payload, s: list[str]) -> Rewritten:
+        if e == ServerEvent.ROOM_STATS:
+            for x in s:
+                if not await chat.store.is_member(x, p["roomId"]):
+                    return None
+        return p, s
+
+    rewrite_sends(app, members_hear)
+    replace_handler(app, "getRoomStats", wrap)
+
+
+@mutant(
+    "membership-before-validation",
+    "sendMessage and typing check membership (403) before the payload (400) (D10)",
+    "ERR-CHECK-ORDER",
+    only=("EVT-SEND-", "EVT-TYPING-", "ERR-", "SEC-INPUT-VALIDATION"),
+    documented_clean=True,
+)
+def _membership_first(app: ChatApp) -> None:
+    chat = app.chat
+
+    async def member_first(sid: str, event: str, args: tuple[Any, ...]) -> None:
+        room = _room_of(args)
+        if event == "joinRoom" or room is None or room == app.settings.fault_room:
+            return
+        if not await chat.store.is_member(sid, room):
+            raise ApiError(403, f"join room '{room}' first")
+
+    _before_validation(app, member_first)
+
+
+@mutant(
+    "fault-before-validation",
+    "the fault switch (500) fires before the payload is validated (400) (D10)",
+    "ERR-CHECK-ORDER",
+    only=("ERR-",),
+    documented_clean=True,
+)
+def _fault_first(app: ChatApp) -> None:
+    async def fault_first(sid: str, event: str, args: tuple[Any, ...]) -> None:
+        if _room_of(args) == app.settings.fault_room:
+            raise RuntimeError("fault before validation")
+
+    _before_validation(app, fault_first)
+
+
+@mutant(
+    "membership-before-fault",
+    "membership (403) is checked before the fault switch (500) (D10)",
+    "ERR-CHECK-ORDER",
+    only=("ERR-",),
+    documented_clean=True,
+)
+def _membership_before_fault(app: ChatApp) -> None:
+    chat = app.chat
+
+    async def admit(
+        sid: str, room_id: str, *, member: str | None = None, limit: Kind | None = None
+    ) -> str:
+        if member is not None:
+            await chat._require_membership(sid, room_id, member)
+        chat._fault_switch(room_id)
+        user_id = (await chat.store.identity(sid)).user_id
+        if limit is not None:
+            await chat._rate_limit(user_id, limit)
+        return user_id
+
+    chat._admit = admit  # type: ignore[method-assign]
+
+
+def _limit_peek(
+    app: ChatApp, applies: Callable[[str, str, tuple[Any, ...]], Awaitable[bool]]
+) -> None:
+    """A 429 for a user whose allowance is used up, before validation, when `applies`;
+    an event refused so is not counted (so RL-INVALID-NOT-COUNTED still holds)."""
+    chat = app.chat
+
+    async def peek(sid: str, event: str, args: tuple[Any, ...]) -> None:
+        user_id = (await chat.store.identity(sid)).user_id
+        if await applies(sid, event, args) and _exhausted(app, user_id, KIND_OF_EVENT[event]):
+            raise ApiError(429, "rate limit exceeded (checked first)")
+
+    _before_validation(app, peek)
+
+
+@mutant(
+    "limit-before-validation",
+    "a user over its allowance gets 429 for an invalid payload, not 400 (D10)",
+    "ERR-CHECK-ORDER",
+    only=("ERR-", "RL-"),
+    documented_clean=True,
+)
+def _limit_before_validation(app: ChatApp) -> None:
+    async def invalid(sid: str, event: str, args: tuple[Any, ...]) -> bool:
+        return _room_of(args) is None
+
+    _limit_peek(app, invalid)
+
+
+@mutant(
+    "limit-before-fault",
+    "a user over its allowance gets 429 for an event that would fail with 500 (D10)",
+    "ERR-CHECK-ORDER",
+    only=("ERR-", "RL-"),
+    documented_clean=True,
+)
+def _limit_before_fault(app: ChatApp) -> None:
+    async def faulty(sid: str, event: str, args: tuple[Any, ...]) -> bool:
+        return _room_of(args) == app.settings.fault_room
+
+    _limit_peek(app, faulty)
+
+
+@mutant(
+    "limit-before-membership",
+    "a user over its allowance gets 429 for a room it has not joined, not 403 (D10)",
+    "ERR-CHECK-ORDER",
+    only=("ERR-", "RL-"),
+    documented_clean=True,
+)
+def _limit_before_membership(app: ChatApp) -> None:
+    chat = app.chat
+
+    async def outside(sid: str, event: str, args: tuple[Any, ...]) -> bool:
+        room = _room_of(args)
+        return (
+            event != "joinRoom"
+            and room is not None
+            and room != app.settings.fault_room
+            and not await chat.store.is_member(sid, room)
+        )
+
+    _limit_peek(app, outside)
+
+
+def _decode_at(shift_s: float, when: Callable[[ApiError], bool]) -> None:
+    """decode_token judges a token refused for `when` again at now + shift_s."""
+    decode: Decode = original(events, "decode_token")
+
+    def shifted(token: str, secret: str, now: datetime) -> Identity:
+        try:
+            return decode(token, secret, now)
+        except ApiError as refusal:
+            if not when(refusal):
+                raise
+            return decode(token, secret, datetime.fromtimestamp(now.timestamp() + shift_s, UTC))
+
+    patch(events, "decode_token", shifted)
+
+
+@mutant(
+    "auth-exp-leeway",
+    "exp is judged with 30 s of leeway (D3: none)",
+    "AUTH-EXP-NBF-NO-LEEWAY",
+    only=("AUTH-",),
+    documented_clean=True,
+)
+def _exp_leeway(app: ChatApp) -> None:
+    _decode_at(-30, lambda r: r.message.startswith("the token expired"))
+
+
+@mutant(
+    "auth-nbf-leeway",
+    "nbf is judged with 30 s of leeway (D3: none)",
+    "AUTH-EXP-NBF-NO-LEEWAY",
+    only=("AUTH-",),
+    documented_clean=True,
+)
+def _nbf_leeway(app: ChatApp) -> None:
+    _decode_at(30, lambda r: r.message.startswith("the token is not valid before"))
+
+
+def _time_claims(token: str) -> dict[str, Any]:
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+@mutant(
+    "auth-expires-early",
+    "a token counts as expired 3 s before its exp",
+    "AUTH-EXP-NBF-NO-LEEWAY",
+    only=("AUTH-",),
+    documented_clean=True,
+)
+def _expires_early(app: ChatApp) -> None:
+    decode: Decode = original(events, "decode_token")
+
+    def early(token: str, secret: str, now: datetime) -> Identity:
+        return decode(token, secret, datetime.fromtimestamp(now.timestamp() + 3, UTC))
+
+    patch(events, "decode_token", early)
+    del app
+
+
+@mutant(
+    "auth-nbf-exclusive",
+    "a token is valid only a second after its nbf",
+    "AUTH-EXP-NBF-NO-LEEWAY",
+    only=("AUTH-",),
+    documented_clean=True,
+)
+def _nbf_exclusive(app: ChatApp) -> None:
+    decode: Decode = original(events, "decode_token")
+
+    def late(token: str, secret: str, now: datetime) -> Identity:
+        identity = decode(token, secret, now)
+        nbf = _time_claims(token).get("nbf")
+        if isinstance(nbf, int | float) and now.timestamp() < nbf + 1:
+            raise ApiError(401, "the token is not valid yet")
+        return identity
+
+    patch(events, "decode_token", late)
+    del app
+
+
+@mutant(
+    "auth-iat-in-future-refused",
+    "a token whose iat lies in the future is refused (PyJWT's default check)",
+    "AUTH-EXTRA-CLAIMS-IGNORED",
+    only=("AUTH-",),
+    documented_clean=True,
+)
+def _iat_judged(app: ChatApp) -> None:
+    decode: Decode = original(events, "decode_token")
+
+    def judged(token: str, secret: str, now: datetime) -> Identity:
+        identity = decode(token, secret, now)
+        iat = _time_claims(token).get("iat")
+        if isinstance(iat, int | float) and iat > now.timestamp():
+            raise ApiError(401, "the token was issued in the future")
+        return identity
+
+    patch(events, "decode_token", judged)
+    del app
+
+
+class MembershipPerUser(MemoryStore):
+    """D5/D16 broken: a socket counts as a member when any socket of its user joined."""
+
+    async def is_member(self, sid: str, room_id: str) -> bool:
+        user_id = (await self.identity(sid)).user_id
+        for s in await self.sockets_of(user_id):
+            if await super().is_member(s, room_id):
+                return True
+        return False
+
+
+@mutant(
+    "membership-per-user",
+    "sendMessage and typing are accepted from a socket whose user joined on another socket",
+    "EVT-SEND-MEMBERSHIP",
+    "EVT-TYPING-MEMBERSHIP",
+    store=MembershipPerUser,
+    only=("EVT-SEND-", "EVT-TYPING-", "SRV-"),
+)
+def _membership_per_user(app: ChatApp) -> None:
+    del app
+
+
+@mutant(
+    "typing-per-socket",
+    "typing state is kept per socket: a second socket of a typing user announces it again",
+    "EVT-TYPING-REPEAT-SILENT",
+    only=("EVT-TYPING-", "SRV-USER-TYPING-"),
+)
+def _typing_per_socket(app: ChatApp) -> None:
+    chat = app.chat
+    started_by: dict[tuple[str, str], str] = {}
+
+    def wrap(handler: Handler) -> Handler:
+        async def per_socket(sid: str, args: tuple[Any, ...]) -> Payload:
+            room = _room_of(args)
+            first = args[0] if args else None
+            if room is not None and isinstance(first, dict) and first.get("isTyping") is True:
+                user_id = (await chat.store.identity(sid)).user_id
+                key = (user_id, room)
+                if started_by.get(key, sid) != sid:
+                    await chat.store.set_typing(user_id, room, False)  # this socket's own state
+                started_by[key] = sid
+            return await handler(sid, args)
+
+        return per_socket
+
+    replace_handler(app, "typing", wrap)
+
+
+class TypingEndsOnAnyLeave(MemoryStore):
+    """D18 broken: a user's typing ends when any of its sockets leaves the room."""
+
+    async def leave(self, sid: str, room_id: str, at: datetime) -> Any:
+        room = self._rooms.get(room_id)
+        user_id = self._identities[sid].user_id
+        typing = room is not None and sid in room.sockets and user_id in room.typing
+        left = await super().leave(sid, room_id, at)
+        if typing and not left.user_left:
+            await self.set_typing(user_id, room_id, False)
+            return dataclasses.replace(left, was_typing=True)
+        return left
+
+
+@mutant(
+    "typing-ends-on-any-leave",
+    "a user's typing ends (announced) when one of its two sockets in the room leaves",
+    "EVT-TYPING-ENDS-ON-LEAVE",
+    store=TypingEndsOnAnyLeave,
+    only=("EVT-TYPING-", "SRV-USER-TYPING-"),
+)
+def _typing_ends_on_any_leave(app: ChatApp) -> None:
+    del app
+
+
+class EveryDisconnectLeaves(MemoryStore):
+    """D15 broken at disconnect: a closing socket announces userLeft for its rooms even
+    when another socket of its user stays in them."""
+
+    disconnecting: str | None = None
+
+    async def leave(self, sid: str, room_id: str, at: datetime) -> Any:
+        left = await super().leave(sid, room_id, at)
+        if sid == self.disconnecting and left.socket_was_in:
+            return dataclasses.replace(left, user_left=True)
+        return left
+
+
+@mutant(
+    "user-left-on-any-disconnect",
+    "closing one of a user's two sockets in a room announces userLeft",
+    "SRV-USER-LEFT-ON-DISCONNECT",
+    store=EveryDisconnectLeaves,
+    only=("SRV-USER-LEFT-",),
+)
+def _user_left_on_any_disconnect(app: ChatApp) -> None:
+    chat = app.chat
+    store = chat.store
+    disconnect = chat.disconnect
+
+    async def marked(sid: str, reason: str = "") -> None:
+        store.disconnecting = sid  # type: ignore[attr-defined]
+        try:
+            await disconnect(sid, reason)
+        finally:
+            store.disconnecting = None  # type: ignore[attr-defined]
+
+    chat.disconnect = marked  # type: ignore[method-assign]
+    app.sio.on("disconnect", marked, namespace=app.settings.namespace)
 
 
 # -- command line --------------------------------------------------------------------------

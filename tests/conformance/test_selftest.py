@@ -311,3 +311,14 @@ def test_mutant_is_reported_under_its_requirement(
         + (f"; the suite reported {collateral} instead" if collateral else "")
         + f"\n--- suite output ---\n{run.tail()}"
     )
+    if m.documented_clean:
+        # It follows the API document and breaks a reference decision only: at --level
+        # documented it must pass, so no documented requirement may FAIL.
+        catalogue = load_catalogue()
+        failed = {rid for rid, v in run.verdicts.items() if v == "FAIL"} | set(run.broken)
+        documented = sorted(r for r in failed if catalogue[r].level == "documented")
+        assert not documented, (
+            f"mutant {name} ({m.breaks}) follows the document, yet documented requirements "
+            f"failed: {documented}\n"
+            + "\n".join(f"{r}: {' | '.join(run.details.get(r, []))[:1500]}" for r in documented)
+        )
