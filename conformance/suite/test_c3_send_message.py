@@ -1,4 +1,5 @@
-"""doc: "Client to Server Events › 3. Send Message" (D6, D12, D13, D17)."""
+"""doc: "Client to Server Events › 3. Send Message" (D5, D6, D12, D13, D16, D17); the
+membership rule of typing (D16) too, as one per-socket rule."""
 
 from __future__ import annotations
 
@@ -132,3 +133,22 @@ async def test_unknown_extra_fields_in_a_payload_are_ignored(chat: Clients, room
         "sendMessage", {"roomId": room, "content": "extra", "mood": "happy", "n": 3}
     )
     expect.response("EVT-PAYLOAD-EXTRA-FIELDS-IGNORED", reply, "messageSent", success=True)
+
+
+@requirement()
+@pytest.mark.parametrize(
+    "event",
+    [
+        case("sendMessage", "EVT-SEND-MEMBERSHIP", id="sendMessage"),
+        case("typing", "EVT-TYPING-MEMBERSHIP", id="typing"),
+    ],
+)
+async def test_membership_is_per_socket_not_per_user(chat: Clients, room: str, event: str) -> None:
+    # D5, D16 (reference): a socket that has not joined the room is refused with 403 even
+    # when another socket of the same user has joined it.
+    rid = "EVT-SEND-MEMBERSHIP" if event == "sendMessage" else "EVT-TYPING-MEMBERSHIP"
+    alice = await chat.member("alice", room)
+    elsewhere = await chat.connect("alice-2", user_id=alice.user_id)
+    payload = {"content": "from my other socket"} if event == "sendMessage" else {"isTyping": True}
+    reply = await elsewhere.request(event, {"roomId": room, **payload})
+    expect.error_reply(rid, reply, 403)

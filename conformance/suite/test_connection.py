@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -434,6 +436,46 @@ async def test_aud_iss_and_jti_claims_are_not_judged(chat: Clients, target: Targ
         outcome == "accepted",
         sent=f"connect with a valid token that also carries {expect.show(extra)}",
         expected="accepted",
+        actual=f"{outcome} {expect.show(data)}",
+    )
+
+
+# D3 (reference) at its edges: exp and nbf with no leeway, in whole seconds as JWTs count
+# them; iat is not judged. (edge, requirement, claims from `now`, accepted?)
+TIME_EDGES: dict[str, tuple[str, Callable[[int], dict[str, int]], bool]] = {
+    "exp-now": ("AUTH-EXP-NBF-NO-LEEWAY", lambda now: {"exp": now}, False),
+    "exp-1s-ago": ("AUTH-EXP-NBF-NO-LEEWAY", lambda now: {"exp": now - 1}, False),
+    "exp-in-2s": ("AUTH-EXP-NBF-NO-LEEWAY", lambda now: {"exp": now + 2}, True),
+    "nbf-now": ("AUTH-EXP-NBF-NO-LEEWAY", lambda now: {"nbf": now}, True),
+    "nbf-in-2s": ("AUTH-EXP-NBF-NO-LEEWAY", lambda now: {"nbf": now + 2}, False),
+    "iat-in-an-hour": ("AUTH-EXTRA-CLAIMS-IGNORED", lambda now: {"iat": now + 3600}, True),
+}
+
+
+@requirement()
+@pytest.mark.parametrize(
+    "edge", [case(name, rid, id=name) for name, (rid, _, _) in TIME_EDGES.items()]
+)
+async def test_token_times_are_judged_to_the_second_without_leeway(
+    chat: Clients, target: Target, edge: str
+) -> None:
+    if target.secret is None:
+        pytest.skip("minting tokens with chosen times needs the target's secret (--secret)")
+    rid, claims, accepted = TIME_EDGES[edge]
+    client = chat.client("alice")
+    # Whole seconds, as in a JWT: `now` is at most a second behind the server's clock, so
+    # "exp: now" has passed, "nbf: now" has begun, and "+2" is more than a second ahead.
+    now = int(time.time())
+    extra = claims(now)
+    token = mint(client.user_id, client.username, secret=target.secret, extra=extra)
+    outcome, data = await attempt(client, target, token, "auth")
+    if time.time() >= now + 2 and edge in ("exp-in-2s", "nbf-in-2s"):
+        raise expect.Inconclusive(f"connecting took until {time.time() - now:.1f} s after `now`")
+    expect.that(
+        rid,
+        (outcome == "accepted") == accepted,
+        sent=f"connect with a valid token whose {expect.show(extra)} (now = {now})",
+        expected="accepted" if accepted else "refused (no leeway)",
         actual=f"{outcome} {expect.show(data)}",
     )
 

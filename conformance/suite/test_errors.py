@@ -9,7 +9,7 @@ import pytest
 
 from conformance import expect
 from conformance.catalogue import requirement
-from conformance.client import Refused
+from conformance.client import ChatClient, Refused
 from conformance.clients import Clients
 from conformance.target import Declaration, Target
 
@@ -57,7 +57,16 @@ async def test_messages_and_typing_for_a_room_not_joined_are_refused_with_403(
 
 
 @requirement("ERR-500-NO-INTERNALS", "ERR-500-INTERNAL")
-@pytest.mark.parametrize("event", ["joinRoom", "sendMessage", "getRoomStats"])
+@pytest.mark.parametrize(
+    "event",
+    [
+        "joinRoom",
+        # Sent without joining the fault room (no socket can join it): a server that checks
+        # membership before the fault switch answers 403 (D10, D16, reference only).
+        pytest.param("sendMessage", marks=pytest.mark.requirement("ERR-CHECK-ORDER")),
+        pytest.param("getRoomStats", marks=pytest.mark.requirement("ERR-CHECK-ORDER")),
+    ],
+)
 async def test_an_unexpected_failure_answers_500_without_internals(
     chat: Clients, target: Target, event: str
 ) -> None:
@@ -68,6 +77,8 @@ async def test_an_unexpected_failure_answers_500_without_internals(
     if event == "sendMessage":
         payload["content"] = "trigger"
     reply = await alice.request(event, payload)
+    if event != "joinRoom":
+        expect.error_reply("ERR-CHECK-ORDER", reply, 500)
     error = expect.error_reply("ERR-500-NO-INTERNALS", reply, 500)
     text = " ".join(str(v) for v in error.values())
     expect.that(
@@ -104,20 +115,81 @@ async def test_an_undefined_event_is_refused_with_400_naming_it(chat: Clients) -
     )
 
 
-@requirement("ERR-CHECK-ORDER")
-async def test_validation_comes_before_membership(chat: Clients, room: str) -> None:
-    alice = await chat.connect("alice")
-    reply = await alice.request("sendMessage", {"roomId": room, "content": 42})
-    expect.error_reply("ERR-CHECK-ORDER", reply, 400)
+# D10 (reference), every pair of refusals: validation (400), the fault switch (500),
+# membership (403), the rate limit (429). An event that two checks would refuse gets the
+# status of the earlier one.
+ORDER_PAIRS = [
+    "400-before-500",
+    "400-before-403",
+    "400-before-429",
+    "500-before-403",
+    "500-before-429",
+    "403-before-429",
+]
+
+
+async def limited(
+    client: ChatClient, event: str, payload: dict[str, object], started: float, window_ms: int
+) -> None:
+    """`client`'s allowance for `event` is used up: a valid `payload` gets 429 (else the
+    order cannot be judged: no limit in force, or the window ended on its own)."""
+    reply = await client.request(event, payload)
+    if expect.status_of_error(reply.payload) != 429:
+        elapsed = (time.monotonic() - started) * 1000
+        raise expect.Inconclusive(
+            f"{reply.sent} was not refused with 429 {elapsed:.0f} ms into a {window_ms} ms "
+            f"window ({reply.describe()}), so the order of the checks cannot be judged"
+        )
 
 
 @requirement("ERR-CHECK-ORDER")
-async def test_the_fault_switch_comes_before_membership(chat: Clients, target: Target) -> None:
-    if target.fault_room is None:
+@pytest.mark.parametrize("pair", ORDER_PAIRS)
+async def test_of_two_refusals_the_earlier_check_decides(
+    chat: Clients, room: str, target: Target, settings: Declaration, pair: str
+) -> None:
+    first, second = (int(code) for code in pair.split("-before-"))
+    fault = target.fault_room
+    if 500 in (first, second) and fault is None:
         pytest.skip("no --fault-room: cannot make the target fail unexpectedly")
     alice = await chat.connect("alice")
-    reply = await alice.request("sendMessage", {"roomId": target.fault_room, "content": "x"})
-    expect.error_reply("ERR-CHECK-ORDER", reply, 500)
+    window = settings.window_ms
+    # (event, payload): each refused by both checks of the pair.
+    both: list[tuple[str, dict[str, object]]] = []
+    if second == 429:
+        # Use up a kind's allowance first; the event of the pair is then over it.
+        started = time.monotonic()
+        if first == 403:
+            await alice.request("joinRoom", {"roomId": room})
+            limit = target.limits["sendMessage"]
+            for n in range(limit):
+                await alice.request("sendMessage", {"roomId": room, "content": f"m{n}"})
+            probe = ("sendMessage", {"roomId": room, "content": "over"})
+            both = [("sendMessage", {"roomId": f"{room}-not-joined", "content": "x"})]
+        else:
+            limit = target.limits["joinRoom"]
+            for n in range(limit):
+                await alice.request("joinRoom", {"roomId": f"{room}-{n}"})
+            probe = ("joinRoom", {"roomId": f"{room}-over"})
+            both = [("joinRoom", {"roomId": 7} if first == 400 else {"roomId": fault})]
+        await limited(alice, *probe, started, window)
+    elif pair == "400-before-500":
+        both = [("sendMessage", {"roomId": fault, "content": ""})]
+    elif pair == "400-before-403":
+        both = [
+            ("sendMessage", {"roomId": room, "content": 42}),
+            ("typing", {"roomId": room, "isTyping": "yes"}),
+        ]
+    else:  # 500 before 403: the fault room, which no socket can have joined
+        both = [
+            ("sendMessage", {"roomId": fault, "content": "x"}),
+            ("typing", {"roomId": fault, "isTyping": True}),
+        ]
+    for event, payload in both:
+        reply = await alice.request(event, payload)
+        expect.error_reply("ERR-CHECK-ORDER", reply, first)
+    if second == 429:
+        # Still inside the window that refused the probe: the pair was judged fairly.
+        await limited(alice, *probe, started, window)
 
 
 @requirement("CONN-FAILURE-REFUSED-500")

@@ -528,13 +528,13 @@ async def test_refused_invalid_and_non_member_events_do_not_use_up_the_allowance
     }
     invalid = refusals[kind]
     user = await counted(chat, kind, "alice", room)
+    # The set-up's refusals are judged by their own requirements: a 403 is D16's.
+    membership = {"sendMessage": "EVT-SEND-MEMBERSHIP", "typing": "EVT-TYPING-MEMBERSHIP"}
     for payload, status in invalid:
         reply = await user.client.request(kind, payload)
-        if not (refused(reply) and status_of(reply) == status):
-            raise expect.Inconclusive(
-                f"{reply.sent} was not refused with {status} ({reply.describe()}), so it "
-                "cannot show whether refused events count"
-            )
+        expect.error_reply(
+            membership[kind] if status == 403 else "ERR-400-INVALID-PAYLOAD", reply, status
+        )
     for _ in range(limit):
         reply = await user.send()
         expect.that(

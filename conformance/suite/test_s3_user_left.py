@@ -90,3 +90,30 @@ async def test_disconnecting_leaves_every_room_the_socket_was_in(chat: Clients, 
 
 def left(user_id: str, room: str) -> Where:
     return lambda p: bool(p["userId"] == user_id and p["roomId"] == room)
+
+
+@requirement("SRV-USER-LEFT-ON-DISCONNECT")
+async def test_a_disconnect_announces_user_left_only_for_the_users_last_socket(
+    chat: Clients, room: str
+) -> None:
+    bob = await chat.member("bob", room)
+    alice = await chat.member("alice", room)
+    alice_too = await chat.member("alice-2", room, user_id=alice.user_id)
+    by_alice = lambda p: p["userId"] == alice.user_id  # noqa: E731
+    await alice.disconnect()
+    await expect.nothing(
+        "SRV-USER-LEFT-ON-DISCONNECT",
+        [bob],
+        "userLeft",
+        sent="alice disconnects one of her two sockets in the room",
+        where=by_alice,
+        within_ms=chat.target.quiet_ms,
+    )
+    await alice_too.disconnect()
+    await expect.received(
+        "SRV-USER-LEFT-ON-DISCONNECT",
+        bob,
+        "userLeft",
+        sent="alice disconnects her last socket in the room",
+        where=left(alice.user_id, room),
+    )

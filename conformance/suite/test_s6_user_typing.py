@@ -10,6 +10,7 @@ from conformance import expect
 from conformance.catalogue import requirement
 from conformance.client import ChatClient, Where
 from conformance.clients import Clients
+from conformance.expect import ConformanceFailure
 from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
@@ -193,4 +194,110 @@ async def test_a_repeated_typing_true_refreshes_the_timeout(
         sent=refreshed.sent + f" {refresh_after_ms} ms after the first",
         expected=f"typing lasts about {timeout_ms} ms from the refresh",
         actual=f"isTyping=false {int((time.monotonic() - started) * 1000)} ms after the refresh",
+    )
+
+
+# -- one user, several sockets (D18: "Typing state is per user and room") ----------------
+
+
+async def typing_from_two_sockets(
+    chat: Clients, room: str
+) -> tuple[ChatClient, ChatClient, ChatClient, float]:
+    """alice in `room` on two sockets, bob there too; alice's first socket starts typing
+    and bob has heard it; and when the typing began."""
+    started = time.monotonic()
+    alice, bob = await typing_pair(chat, room)
+    alice_too = await chat.member("alice-2", room, user_id=alice.user_id)
+    return alice, alice_too, bob, started
+
+
+async def quiet_while_typing(
+    rid: str, chat: Clients, bob: ChatClient, alice: ChatClient, sent: str, started: float
+) -> None:
+    """bob hears nothing of alice's typing for a quiet window, unless her typing timeout
+    (D18) may have run out meanwhile: then the silence cannot be judged."""
+    try:
+        await expect.nothing(
+            rid,
+            [bob],
+            "userTyping",
+            sent=sent,
+            where=lambda p: p["userId"] == alice.user_id,
+            within_ms=chat.target.quiet_ms,
+        )
+    except ConformanceFailure:
+        elapsed_ms = (time.monotonic() - started) * 1000
+        if elapsed_ms >= chat.target.declared.typing_timeout_ms * 0.8:
+            raise expect.Inconclusive(
+                f"the check took {elapsed_ms:.0f} ms, near the "
+                f"{chat.target.declared.typing_timeout_ms} ms typing timeout"
+            ) from None
+        raise
+
+
+@requirement("EVT-TYPING-REPEAT-SILENT")
+async def test_typing_from_a_second_socket_of_a_typing_user_is_not_announced(
+    chat: Clients, room: str
+) -> None:
+    alice, alice_too, bob, started = await typing_from_two_sockets(chat, room)
+    again = await alice_too.request("typing", {"roomId": room, "isTyping": True})
+    expect.response("EVT-TYPING-REPEAT-SILENT", again, "typingUpdated", success=True)
+    await quiet_while_typing(
+        "EVT-TYPING-REPEAT-SILENT",
+        chat,
+        bob,
+        alice,
+        again.sent + " (from alice's second socket; alice is already typing)",
+        started,
+    )
+    stop = await alice_too.request("typing", {"roomId": room, "isTyping": False})
+    await expect.received(
+        "EVT-TYPING-REPEAT-SILENT",
+        bob,
+        "userTyping",
+        sent=stop.sent + " (from alice's second socket: the user stops typing)",
+        where=typing_of(alice, room, False),
+    )
+
+
+@requirement("EVT-TYPING-ENDS-ON-MESSAGE")
+async def test_a_message_from_another_socket_of_the_user_ends_its_typing(
+    chat: Clients, room: str
+) -> None:
+    alice, alice_too, bob, _ = await typing_from_two_sockets(chat, room)
+    reply = await alice_too.request("sendMessage", {"roomId": room, "content": "sent elsewhere"})
+    await expect.received(
+        "EVT-TYPING-ENDS-ON-MESSAGE",
+        bob,
+        "userTyping",
+        sent=reply.sent + " (from alice's second socket)",
+        where=typing_of(alice, room, False),
+    )
+
+
+@requirement("EVT-TYPING-ENDS-ON-LEAVE")
+@pytest.mark.parametrize("how", ["leave", "disconnect"])
+async def test_typing_lasts_while_the_user_has_a_socket_in_the_room(
+    chat: Clients, room: str, how: str
+) -> None:
+    alice, alice_too, bob, started = await typing_from_two_sockets(chat, room)
+    if how == "leave":
+        await alice.request("leaveRoom", {"roomId": room})
+    else:
+        await alice.disconnect()
+    await quiet_while_typing(
+        "EVT-TYPING-ENDS-ON-LEAVE",
+        chat,
+        bob,
+        alice,
+        f"alice's typing socket does: {how}; her second socket stays in the room",
+        started,
+    )
+    await alice_too.request("leaveRoom", {"roomId": room})
+    await expect.received(
+        "EVT-TYPING-ENDS-ON-LEAVE",
+        bob,
+        "userTyping",
+        sent="then alice's last socket in the room leaves it",
+        where=typing_of(alice, room, False),
     )

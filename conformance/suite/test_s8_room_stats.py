@@ -12,11 +12,11 @@ pytestmark = pytest.mark.asyncio
 
 
 @requirement("SRV-ROOM-STATS-PAYLOAD", "SRV-ROOM-STATS-CONTENT")
-async def test_room_stats_count_users_once_and_list_typing_user_ids(
+async def test_room_stats_count_the_users_and_list_typing_user_ids(
     chat: Clients, room: str
 ) -> None:
+    # One socket per user: how a user with several sockets is counted is D5's (below).
     alice = await chat.member("alice", room)
-    await chat.member("alice-2", room, user_id=alice.user_id)
     bob = await chat.member("bob", room)
     typing = await bob.request("typing", {"roomId": room, "isTyping": True})
     expect.response("EVT-TYPING-RESPONSE", typing, "typingUpdated", success=True)
@@ -44,6 +44,42 @@ async def test_room_stats_count_users_once_and_list_typing_user_ids(
         sent=reply.sent,
         expected="users: alice and bob, once each",
         actual=expect.show(got["users"]),
+    )
+
+
+@requirement("SRV-ROOM-STATS-USERS-ONCE")
+async def test_a_user_with_two_sockets_in_the_room_counts_once(chat: Clients, room: str) -> None:
+    # D5 (reference): "the room's user list shows each user once", in roomStats and in
+    # the room's rooms.details entry of /websocket/stats.
+    alice = await chat.member("alice", room)
+    await chat.member("alice-2", room, user_id=alice.user_id)
+    bob = await chat.member("bob", room)
+    reply = await bob.request("getRoomStats", {"roomId": room})
+    got = await expect.received(
+        "SRV-ROOM-STATS-USERS-ONCE",
+        bob,
+        "roomStats",
+        sent=reply.sent,
+        where=lambda p: p["roomId"] == room,
+    )
+    sent = f"alice joins {room} from two sockets, bob from one; {reply.sent}"
+    listed = sorted(u.get("userId") for u in got.get("users") or [] if isinstance(u, dict))
+    expect.that(
+        "SRV-ROOM-STATS-USERS-ONCE",
+        got.get("userCount") == 2 and listed == sorted([alice.user_id, bob.user_id]),
+        sent=sent,
+        expected="userCount 2, users alice and bob once each",
+        actual=expect.show(got),
+    )
+    stats = await expect.json_endpoint(chat.http, "/websocket/stats")
+    details = (stats.get("rooms") or {}).get("details") or []
+    entry = next((d for d in details if isinstance(d, dict) and d.get("roomId") == room), None)
+    expect.that(
+        "SRV-ROOM-STATS-USERS-ONCE",
+        entry is not None and entry.get("userCount") == 2,
+        sent=f"{sent}; GET /websocket/stats",
+        expected=f"rooms.details entry of {room} with userCount 2",
+        actual=expect.show(entry),
     )
 
 
