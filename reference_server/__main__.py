@@ -27,6 +27,12 @@ configuration (environment variables; flags override HOST and PORT):
   REFERENCE_GC             garbage collector: tuned (default, thresholds 50000/20/10),
                            stock (Python's own), or t0,t1,t2 for gc.set_threshold
   REFERENCE_GC_STATS_INTERVAL_MS  log RSS and gc.get_stats() every so many ms (default off)
+  REDIS_URL                make this process a node of a cluster sharing this Redis
+                           (D33; needs the [cluster] extra); unset: one process, in memory
+
+a local cluster: --nodes N starts a redis-server from PATH on a free port (no persistence;
+unless REDIS_URL or --redis-url is given), then N nodes on free ports, prints their URLs
+and stops them all on Ctrl-C/SIGTERM.
 """
 
 
@@ -40,8 +46,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", help="address to bind (overrides HOST)")
     parser.add_argument("--port", type=int, help="port to bind (overrides PORT; 0 = any free)")
+    parser.add_argument(
+        "--redis-url", help="Redis URL: run as a node of a cluster (overrides REDIS_URL)"
+    )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        metavar="N",
+        help="start a local cluster of N nodes (and a Redis server unless one is given)",
+    )
     args = parser.parse_args(argv)
     environ = dict(os.environ)
+    if args.redis_url is not None:
+        environ["REDIS_URL"] = args.redis_url
     if args.host is not None:
         environ["HOST"] = args.host
     if args.port is not None:
@@ -51,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"chatrooms-server: error: {error}", file=sys.stderr)
         return 2
+
+    if args.nodes is not None:
+        if args.nodes < 1:
+            print("chatrooms-server: error: --nodes must be at least 1", file=sys.stderr)
+            return 2
+        from reference_server.local_cluster import serve_cluster
+
+        return serve_cluster(args.nodes, environ)
 
     from reference_server.serve import run  # imported late: --help and errors stay fast
 

@@ -62,6 +62,8 @@ class Settings:
     # Not in the API document: the collector's treatment (gc_policy.py) and its stats line.
     gc: GcPolicy = gc_policy.POLICIES["tuned"]
     gc_stats_interval_ms: int | None = None
+    # D33: a node of a cluster sharing this Redis (None: one process, in memory).
+    redis_url: str | None = None
 
     @property
     def production(self) -> bool:
@@ -120,6 +122,7 @@ class Settings:
                 if environ.get("REFERENCE_GC_STATS_INTERVAL_MS", "").strip()
                 else None
             ),
+            redis_url=_redis_url(environ),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -196,3 +199,15 @@ def _gc_policy(environ: Mapping[str, str]) -> GcPolicy:
             "REFERENCE_GC must be tuned, stock or three whole numbers t0,t1,t2 "
             f"(gc.set_threshold), got {raw!r}"
         ) from None
+
+
+def _redis_url(environ: Mapping[str, str]) -> str | None:
+    raw = environ.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    if not re.fullmatch(r"(redis|rediss|valkey|valkeys|unix)://\S+", raw):
+        raise ConfigError(
+            "REDIS_URL must be a Redis URL such as redis://localhost:6379/0 "
+            f"(redis://, rediss:// or unix://), got {raw!r}"
+        )
+    return raw

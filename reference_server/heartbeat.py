@@ -13,7 +13,8 @@ from reference_server.clock import Clock
 async def ping_forever(
     sio: socketio.AsyncServer, namespace: str, interval_ms: int, clock: Clock
 ) -> None:
-    """Emit `ping` with `{timestamp}` to every connected socket on a fixed cadence.
+    """Emit `ping` with `{timestamp}` to every socket connected to this node on a fixed
+    cadence.
 
     Ticks are scheduled from the loop's start time, so a slow emit does not make the
     cadence drift. D23: sockets that do not answer are not dropped.
@@ -24,4 +25,11 @@ async def ping_forever(
     while True:
         await asyncio.sleep(max(0.0, next_tick - loop.time()))
         next_tick += interval_s
-        await sio.emit(payloads.ServerEvent.PING, payloads.ping(clock.now()), namespace=namespace)
+        # D23/D33: each node pings its own sockets; ignore_queue keeps a cluster node's
+        # ping off the message queue (python-socketio's public switch for that).
+        await sio.emit(
+            payloads.ServerEvent.PING,
+            payloads.ping(clock.now()),
+            namespace=namespace,
+            ignore_queue=True,
+        )

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from reference_server.clock import Clock, iso_timestamp
 from reference_server.config import Settings
@@ -85,5 +86,19 @@ class Replies:
 
     async def _send(self, event: str, payload: Payload, sids: list[str]) -> None:
         # An empty `to` would broadcast to the whole namespace in python-socketio.
-        if sids:
-            await self.sio.emit(event, payload, to=sids, namespace=self.settings.namespace)
+        if not sids:
+            return
+        namespace = self.settings.namespace
+        manager = self.sio.manager
+        if not isinstance(manager, AsyncPubSubManager):
+            await self.sio.emit(event, payload, to=sids, namespace=namespace)
+            return
+        # A cluster node (D33): its own sockets directly, never through the message queue;
+        # the others' through it, to the node that holds them.
+        local = [sid for sid in sids if manager.is_connected(sid, namespace)]
+        if local:
+            await self.sio.emit(event, payload, to=local, namespace=namespace, ignore_queue=True)
+        if len(local) < len(sids):
+            mine = set(local)
+            remote = [sid for sid in sids if sid not in mine]
+            await self.sio.emit(event, payload, to=remote, namespace=namespace)

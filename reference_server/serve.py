@@ -94,7 +94,9 @@ def run(settings: Settings, app: ChatApp | None = None) -> None:
     sock = bind(settings.host, settings.port)
     host, port = sock.getsockname()[:2]
     server = build_server(settings, app)
-    log.info(startup_line(settings, host, port))
+    cluster = server.chat_app.cluster
+    line = startup_line(settings, host, port)
+    log.info(line + (f"; {cluster.describe()}" if cluster is not None else ""))
     if len(settings.jwt_secret.reveal().encode()) < 32:
         log.warning("JWT_SECRET is shorter than 32 bytes, which RFC 7518 asks of HS256 keys")
     # uvicorn shuts down gracefully on SIGINT/SIGTERM and then re-raises the signal under

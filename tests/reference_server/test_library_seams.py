@@ -12,6 +12,7 @@ import engineio.async_socket
 import pytest
 import socketio
 import socketio.packet
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 # The private python-socketio/engineio code the server overrides or relies on, as it was in
 # the versions pyproject.toml allows (python-socketio 5.18, python-engineio 4.15). A
@@ -41,6 +42,20 @@ UPSTREAM = {
         "27f120df",
     ),
     "engineio.async_drivers.asgi.WebSocket.wait": (engineio_asgi.WebSocket.wait, "0346a1c9"),
+    # cluster.py and replies.py (D33, D23): `ignore_queue` emits to this node's sockets
+    # only (nothing published); other emits reach every node through the queue.
+    "socketio.AsyncPubSubManager.emit": (AsyncPubSubManager.emit, "6cc46e0f"),
+    # cluster.Cluster.start initializes the manager (subscribes) before the first client,
+    # as this method would at the first connection (manager_initialized).
+    "socketio.AsyncServer._handle_eio_connect": (
+        socketio.AsyncServer._handle_eio_connect,
+        "76704886",
+    ),
+    # cluster.Cluster.start waits for the subscription of this method's `pubsub`.
+    "socketio.AsyncRedisManager._redis_connect": (
+        socketio.AsyncRedisManager._redis_connect,
+        "da4530c9",
+    ),
 }
 
 

@@ -1,0 +1,533 @@
+"""Several nodes as one server (D33, D34): the state in Redis, emits across nodes, leases.
+
+Only imported when REDIS_URL is set, so `pip install .` needs no Redis client; the
+`[cluster]` extra brings redis-py (its asyncio client).
+
+- `RedisStore`, `RedisCounters`, `RedisRateLimiter`: the Store, Counters and Limiter
+  interfaces over one Redis. Every check-and-update that must hold across nodes is ONE
+  Lua script, so it is atomic across nodes as MemoryStore's methods are in one process:
+  add/remove a socket (first/last socket of its user, D20; the user's sockets ordered by
+  opening for D3's name), join/leave (room created, user already in, user left, was
+  typing: D14, D15, D18), typing set and expiry by token (D18), and the fixed window per
+  user and kind (D21: timed by Redis, so the same window for every node).
+- `python-socketio`'s AsyncRedisManager carries emits to sockets on other nodes; Chat
+  sends node-local emits (its own sockets, the D23 ping) with `ignore_queue`.
+- `ClusterNode`: this node's lease (D34). It holds `node:<id>` with a TTL of LEASE_TTL_MS,
+  renewed every RENEW_S, and records its sockets; every CHECK_S it looks at the other
+  registered nodes, and for one whose lease is gone exactly one survivor (an NX lock)
+  runs the disconnect of each of its sockets, which emits the departures (userLeft,
+  typing ends, userOffline; this server sends no roomUsers on a leave) through the
+  manager. So a
+  node lost is cleaned up within LEASE_TTL_MS + CHECK_S + the sweep, under the
+  documented 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+import socketio
+
+from reference_server.auth import Identity
+from reference_server.rate_limit import Kind, Limits
+from reference_server.state import COUNTER_NAMES, Counter, JoinResult, LeaveResult, RoomDetail
+
+log = logging.getLogger("reference_server")
+
+# D34: a node's lease. The key lives LEASE_TTL_MS after its last renewal; survivors look
+# every CHECK_S, so a lost node's sockets are gone within LEASE_BOUND_S of its death.
+LEASE_TTL_MS = 7_000
+RENEW_S = 2.0
+CHECK_S = 1.0
+LEASE_BOUND_S = 10.0
+_SWEEP_LOCK_MS = 60_000
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ms(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _strs(values: Iterable[Any]) -> list[str]:
+    """Redis replies as str (the client decodes; this also tells the type checker)."""
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _at(ms: str | int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=int(ms))
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
+
+
+# -- the scripts: KEYS are unused (one Redis, not Redis Cluster); ARGV[1] is the prefix ----
+
+_ADD_SOCKET = """
+local p, sid, uid, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local seq = redis.call('INCR', p .. 'seq')
+redis.call('HSET', p .. 'sock_user', sid, uid)
+redis.call('HSET', p .. 'sock_name', sid, name)
+redis.call('HSET', p .. 'sock_node', sid, node)
+redis.call('SADD', p .. 'node:' .. node .. ':socks', sid)
+redis.call('ZADD', p .. 'user:' .. uid, seq, sid)
+if redis.call('ZCARD', p .. 'user:' .. uid) == 1 then
+  redis.call('SADD', p .. 'users', uid)
+  return 1
+end
+return 0
+"""
+
+_REMOVE_SOCKET = """
+local p, sid = ARGV[1], ARGV[2]
+local uid = redis.call('HGET', p .. 'sock_user', sid)
+if not uid then return false end
+local name = redis.call('HGET', p .. 'sock_name', sid)
+local node = redis.call('HGET', p .. 'sock_node', sid)
+redis.call('HDEL', p .. 'sock_user', sid)
+redis.call('HDEL', p .. 'sock_name', sid)
+redis.call('HDEL', p .. 'sock_node', sid)
+redis.call('SREM', p .. 'node:' .. node .. ':socks', sid)
+redis.call('DEL', p .. 'rooms_of:' .. sid)
+redis.call('ZREM', p .. 'user:' .. uid, sid)
+local last = 0
+if redis.call('ZCARD', p .. 'user:' .. uid) == 0 then
+  redis.call('SREM', p .. 'users', uid)
+  redis.call('HSET', p .. 'names', uid, name)
+  last = 1
+end
+return {uid, name, last}
+"""
+
+_DISPLAY_NAME = """
+local p, uid = ARGV[1], ARGV[2]
+local first = redis.call('ZRANGE', p .. 'user:' .. uid, 0, 0)[1]
+if first then return redis.call('HGET', p .. 'sock_name', first) end
+return redis.call('HGET', p .. 'names', uid)
+"""
+
+_JOIN = """
+local p, sid, rid, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local uid = redis.call('HGET', p .. 'sock_user', sid)
+if not uid then return redis.error_reply('no socket ' .. sid) end
+local room = p .. 'room:' .. rid
+local created = 0
+if redis.call('EXISTS', room) == 0 then
+  redis.call('HSET', room, 'created', at, 'last', at)
+  redis.call('ZADD', p .. 'rooms', redis.call('INCR', p .. 'seq'), rid)
+  created = 1
+else
+  redis.call('HSET', room, 'last', at)
+end
+if redis.call('ZSCORE', room .. ':socks', sid) then return {1, 1, 0} end
+local seq = redis.call('INCR', p .. 'seq')
+redis.call('ZADD', room .. ':socks', seq, sid)
+redis.call('ZADD', p .. 'rooms_of:' .. sid, seq, rid)
+local count = redis.call('HINCRBY', room .. ':ucount', uid, 1)
+if count == 1 then redis.call('ZADD', room .. ':users', seq, uid) end
+return {0, count > 1 and 1 or 0, created}
+"""
+
+_LEAVE = """
+local p, sid, rid, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local room = p .. 'room:' .. rid
+if not redis.call('ZSCORE', room .. ':socks', sid) then return {0, 0, 0} end
+local uid = redis.call('HGET', p .. 'sock_user', sid)
+redis.call('ZREM', room .. ':socks', sid)
+redis.call('ZREM', p .. 'rooms_of:' .. sid, rid)
+redis.call('HSET', room, 'last', at)
+local left, typing = 0, 0
+if redis.call('HINCRBY', room .. ':ucount', uid, -1) <= 0 then
+  redis.call('HDEL', room .. ':ucount', uid)
+  redis.call('ZREM', room .. ':users', uid)
+  left = 1
+  if redis.call('ZREM', room .. ':typing', uid) == 1 then
+    redis.call('HDEL', room .. ':tokens', uid)
+    redis.call('DECR', p .. 'typing_pairs')
+    typing = 1
+  end
+end
+if redis.call('ZCARD', room .. ':socks') == 0 then
+  local gone = redis.call('ZCARD', room .. ':typing')
+  if gone > 0 then redis.call('DECRBY', p .. 'typing_pairs', gone) end
+  redis.call('DEL', room, room .. ':socks', room .. ':ucount', room .. ':users',
+    room .. ':typing', room .. ':tokens')
+  redis.call('ZREM', p .. 'rooms', rid)
+end
+return {1, left, typing}
+"""
+
+_SET_TYPING = """
+local p, uid, rid, typing, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local room = p .. 'room:' .. rid
+if redis.call('EXISTS', room) == 0 then return 0 end
+if typing == '1' then
+  redis.call('HSET', room .. ':tokens', uid, token)
+  if redis.call('ZSCORE', room .. ':typing', uid) then return 0 end
+  redis.call('ZADD', room .. ':typing', redis.call('INCR', p .. 'seq'), uid)
+  redis.call('INCR', p .. 'typing_pairs')
+  return 1
+end
+if redis.call('ZREM', room .. ':typing', uid) == 1 then
+  redis.call('HDEL', room .. ':tokens', uid)
+  redis.call('DECR', p .. 'typing_pairs')
+  return 1
+end
+return 0
+"""
+
+_EXPIRE_TYPING = """
+local p, uid, rid, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local room = p .. 'room:' .. rid
+if redis.call('HGET', room .. ':tokens', uid) ~= token then return 0 end
+redis.call('HDEL', room .. ':tokens', uid)
+if redis.call('ZREM', room .. ':typing', uid) == 1 then
+  redis.call('DECR', p .. 'typing_pairs')
+  return 1
+end
+return 0
+"""
+
+_TOUCH = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last', ARGV[1]) end
+return 0
+"""
+
+_ROOMS = """
+local p = ARGV[1]
+local out = {}
+for _, rid in ipairs(redis.call('ZRANGE', p .. 'rooms', 0, -1)) do
+  local room = p .. 'room:' .. rid
+  local times = redis.call('HMGET', room, 'created', 'last')
+  if times[1] then
+    table.insert(out, rid)
+    table.insert(out, redis.call('ZCARD', room .. ':users'))
+    table.insert(out, redis.call('ZCARD', room .. ':typing'))
+    table.insert(out, times[1])
+    table.insert(out, times[2])
+  end
+end
+return out
+"""
+
+# D21: a fixed window per user and kind that starts at the first counted event and ends
+# when its key expires (Redis's clock, the same for every node); over the limit, no effect.
+_RATE_LIMIT = """
+local key, limit, window_ms = KEYS[1], tonumber(ARGV[1]), ARGV[2]
+local count = redis.call('GET', key)
+if not count then
+  redis.call('SET', key, 1, 'PX', window_ms)
+  return 1
+end
+if tonumber(count) >= limit then return 0 end
+redis.call('INCR', key)
+return 1
+"""
+
+
+class RedisStore:
+    """The Store over Redis (D33): every node of the cluster sees the same state."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.node_id = node_id
+        self._add = client.register_script(_ADD_SOCKET)
+        self._remove = client.register_script(_REMOVE_SOCKET)
+        self._name = client.register_script(_DISPLAY_NAME)
+        self._join = client.register_script(_JOIN)
+        self._leave = client.register_script(_LEAVE)
+        self._set_typing = client.register_script(_SET_TYPING)
+        self._expire_typing = client.register_script(_EXPIRE_TYPING)
+        self._rooms = client.register_script(_ROOMS)
+        self._touch = client.register_script(_TOUCH)
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    async def add_socket(self, sid: str, identity: Identity) -> bool:
+        first = await self._add(
+            args=[self.prefix, sid, identity.user_id, identity.username, self.node_id]
+        )
+        return bool(first)
+
+    async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+        removed = await self._remove(args=[self.prefix, sid])
+        if not removed:
+            raise KeyError(sid)
+        user_id, username, last = removed
+        return Identity(user_id=user_id, username=username), bool(int(last))
+
+    async def has_socket(self, sid: str) -> bool:
+        return bool(await self.redis.hexists(self._key("sock_user"), sid))
+
+    async def identity(self, sid: str) -> Identity:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(self._key("sock_user"), sid)
+            pipe.hget(self._key("sock_name"), sid)
+            user_id, username = await pipe.execute()
+        if user_id is None or username is None:
+            raise KeyError(sid)
+        return Identity(user_id=user_id, username=username)
+
+    async def display_name(self, user_id: str) -> str:
+        name = await self._name(args=[self.prefix, user_id])
+        if name is None:
+            raise KeyError(user_id)
+        return str(name)
+
+    async def sockets_of(self, user_id: str) -> list[str]:
+        return _strs(await self.redis.zrange(self._key("user:" + user_id), 0, -1))
+
+    async def connected_users(self) -> int:
+        return int(await self.redis.scard(self._key("users")))
+
+    async def connected_sockets(self) -> int:
+        return int(await self.redis.hlen(self._key("sock_user")))
+
+    async def join(self, sid: str, room_id: str, at: datetime) -> JoinResult:
+        socket_was_in, user_was_in, created = await self._join(
+            args=[self.prefix, sid, room_id, _ms(at)]
+        )
+        return JoinResult(
+            socket_was_in=bool(socket_was_in),
+            user_was_in=bool(user_was_in),
+            room_created=bool(created),
+        )
+
+    async def leave(self, sid: str, room_id: str, at: datetime) -> LeaveResult:
+        socket_was_in, user_left, was_typing = await self._leave(
+            args=[self.prefix, sid, room_id, _ms(at)]
+        )
+        return LeaveResult(
+            socket_was_in=bool(socket_was_in),
+            user_left=bool(user_left),
+            was_typing=bool(was_typing),
+        )
+
+    async def rooms_of(self, sid: str) -> list[str]:
+        return _strs(await self.redis.zrange(self._key("rooms_of:" + sid), 0, -1))
+
+    async def is_member(self, sid: str, room_id: str) -> bool:
+        return await self.redis.zscore(self._key("rooms_of:" + sid), room_id) is not None
+
+    async def room_sockets(self, room_id: str) -> list[str]:
+        return _strs(await self.redis.zrange(self._key(f"room:{room_id}:socks"), 0, -1))
+
+    async def room_users(self, room_id: str) -> list[str]:
+        return _strs(await self.redis.zrange(self._key(f"room:{room_id}:users"), 0, -1))
+
+    async def touch(self, room_id: str, at: datetime) -> None:
+        # Only a room that exists (a room removed meanwhile stays removed).
+        await self._touch(keys=[self._key("room:" + room_id)], args=[_ms(at)])
+
+    async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
+        changed = await self._set_typing(
+            args=[self.prefix, user_id, room_id, "1" if typing else "0", token]
+        )
+        return bool(changed)
+
+    async def expire_typing(self, user_id: str, room_id: str, token: str) -> bool:
+        return bool(await self._expire_typing(args=[self.prefix, user_id, room_id, token]))
+
+    async def typing_users(self, room_id: str) -> list[str]:
+        return _strs(await self.redis.zrange(self._key(f"room:{room_id}:typing"), 0, -1))
+
+    async def typing_pairs(self) -> int:
+        return int(await self.redis.get(self._key("typing_pairs")) or 0)
+
+    async def rooms(self) -> list[RoomDetail]:
+        flat = await self._rooms(args=[self.prefix])
+        return [
+            RoomDetail(
+                room_id=flat[i],
+                user_count=int(flat[i + 1]),
+                typing_users=int(flat[i + 2]),
+                created_at=_at(flat[i + 3]),
+                last_activity=_at(flat[i + 4]),
+            )
+            for i in range(0, len(flat), 5)
+        ]
+
+    async def node_sockets(self, node_id: str) -> list[str]:
+        return _strs(await self.redis.smembers(self._key(f"node:{node_id}:socks")))
+
+
+class RedisCounters:
+    """The cumulative figures of /websocket/stats, cluster-wide (D24, D33)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, enabled: bool) -> None:
+        self.redis = client
+        self.key = prefix + "counters"
+        self.enabled = enabled
+
+    async def add(self, name: Counter) -> None:
+        if self.enabled:
+            await self.redis.hincrby(self.key, name, 1)
+
+    async def figures(self) -> dict[Counter, int]:
+        values = await self.redis.hmget(self.key, list(COUNTER_NAMES))
+        return {name: int(v or 0) for name, v in zip(COUNTER_NAMES, values, strict=True)}
+
+
+class RedisRateLimiter:
+    """D21 per user and kind, shared by all the user's sockets on all nodes (D33)."""
+
+    def __init__(self, client: aioredis.Redis, prefix: str, limits: Limits, window_ms: int) -> None:
+        self.redis = client
+        self.prefix = prefix + "rl:"
+        self.limits = limits
+        self.window_ms = window_ms
+        self._count = client.register_script(_RATE_LIMIT)
+
+    async def admit(self, user_id: str, kind: Kind) -> bool:
+        key = f"{self.prefix}{kind}:{user_id}"
+        return bool(await self._count(keys=[key], args=[self.limits.of(kind), self.window_ms]))
+
+
+Disconnect = Callable[[str, str], Awaitable[None]]
+
+
+class ClusterNode:
+    """This node's membership of the cluster (D34): lease, sweep of lost nodes."""
+
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, node_id: str, store: RedisStore
+    ) -> None:
+        self.redis = client
+        self.prefix = prefix
+        self.node_id = node_id
+        self.store = store
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _key(self, name: str) -> str:
+        return self.prefix + name
+
+    async def start(
+        self, disconnect: Disconnect, drop_local: Callable[[], Awaitable[None]]
+    ) -> None:
+        await self._renew()
+        self._tasks = [
+            asyncio.create_task(self._renew_forever(drop_local)),
+            asyncio.create_task(self._watch_forever(disconnect)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        # A clean stop: its sockets were disconnected (departures sent), so leave now.
+        with contextlib.suppress(Exception):
+            await self.redis.delete(self._key(f"node:{self.node_id}"))
+            await self.redis.srem(self._key("nodes"), self.node_id)
+
+    async def _renew(self) -> bool:
+        """Renew the lease; False when this node had been given up for lost."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sismember(self._key("nodes"), self.node_id)
+            pipe.set(self._key(f"node:{self.node_id}"), "1", px=LEASE_TTL_MS)
+            pipe.sadd(self._key("nodes"), self.node_id)
+            registered, _, _ = await pipe.execute()
+        return bool(registered)
+
+    async def _renew_forever(self, drop_local: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(RENEW_S)
+            try:
+                if not await self._renew():
+                    # Another node swept this one (its lease lapsed: a stall, a partition):
+                    # its sockets are gone from the shared state, so close them here too;
+                    # their clients reconnect as new sockets.
+                    log.warning("node %s was given up for lost; closing its sockets", self.node_id)
+                    await drop_local()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing the lease of node %s failed", self.node_id)
+
+    async def _watch_forever(self, disconnect: Disconnect) -> None:
+        while True:
+            await asyncio.sleep(CHECK_S)
+            try:
+                await self.sweep(disconnect)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("checking the other nodes' leases failed")
+
+    async def sweep(self, disconnect: Disconnect) -> None:
+        """For each registered node whose lease is gone, exactly one survivor (an NX lock)
+        disconnects its sockets: the departures they would have caused are emitted."""
+        for node in _strs(await self.redis.smembers(self._key("nodes"))):
+            if node == self.node_id or await self.redis.exists(self._key(f"node:{node}")):
+                continue
+            lock = self._key(f"sweep:{node}")
+            if not await self.redis.set(lock, self.node_id, nx=True, px=_SWEEP_LOCK_MS):
+                continue  # another survivor is on it
+            sids = await self.store.node_sockets(node)
+            log.warning("node %s lost (lease expired): removing its %d sockets", node, len(sids))
+            for sid in sids:
+                await disconnect(sid, "node lost")
+            await self.redis.delete(self._key(f"node:{node}:socks"))
+            await self.redis.srem(self._key("nodes"), node)
+
+
+class Cluster:
+    """What a node needs to be a cluster member: one Redis client, the shared state, the
+    client manager and the lease."""
+
+    def __init__(
+        self, url: str, namespace: str, limits: Limits, window_ms: int, metrics: bool
+    ) -> None:
+        self.url = url
+        self.node_id = uuid.uuid4().hex[:12]
+        prefix = f"chatrooms:{namespace}:"
+        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self.store = RedisStore(self.redis, prefix, self.node_id)
+        self.counters = RedisCounters(self.redis, prefix, metrics)
+        self.limiter = RedisRateLimiter(self.redis, prefix, limits, window_ms)
+        self.node = ClusterNode(self.redis, prefix, self.node_id, self.store)
+        self.manager = socketio.AsyncRedisManager(url, channel=f"chatrooms:{namespace}")
+
+    def describe(self) -> str:
+        return f"cluster node {self.node_id} via {redacted(self.url)}"
+
+    async def start(
+        self,
+        sio: socketio.AsyncServer,
+        disconnect: Disconnect,
+        drop_local: Callable[[], Awaitable[None]],
+    ) -> None:
+        await self.redis.ping()  # fail at start-up, not at the first client
+        # Listen before the first client: an emit from another node must not be missed
+        # while this node's subscription is still on its way.
+        if not sio.manager_initialized:
+            sio.manager_initialized = True
+            sio.manager.initialize()
+        for _ in range(200):
+            pubsub = getattr(self.manager, "pubsub", None)
+            if pubsub is not None and pubsub.subscribed:
+                break
+            await asyncio.sleep(0.01)
+        await self.node.start(disconnect, drop_local)
+
+    async def stop(self) -> None:
+        await self.node.stop()
+        await self.redis.aclose()

@@ -1,0 +1,267 @@
+"""Several nodes as one server (D33) and a node lost (D34), with real parts: a real
+redis-server, real node processes, stock Socket.IO clients. The suite judges the cluster
+requirements over the wire too; these pin what the reference server itself promises:
+one allowance per user across nodes under a race, presence counted cluster-wide, the same
+figures from every node, pings from each node to its own sockets only, typing timeouts
+that a refresh on another node outlives, and a killed node's departures within the
+lease."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from chatrooms_fixtures.tokens import mint
+from conformance.client import ChatClient
+from reference_server.cluster import LEASE_BOUND_S
+from reference_server.testing import RedisServer, RunningCluster
+
+SECRET = "cluster-test-secret-of-at-least-32-bytes"
+NAMESPACE = "/chat"
+QUIET_S = 0.8  # how long "must not receive" listens
+
+
+def fresh(redis_server: RedisServer) -> str:
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def cluster(redis_server: RedisServer) -> Iterator[RunningCluster]:
+    env = {"NODE_ENV": "production", "JWT_SECRET": SECRET, "WS_ENABLE_HEARTBEAT": "false"}
+    with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
+        yield running
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[ChatClient]]:
+    made: list[ChatClient] = []
+    yield made
+    for client in made:
+        await client.disconnect()
+
+
+async def connect(
+    made: list[ChatClient], url: str, user_id: str, username: str | None = None
+) -> ChatClient:
+    client = ChatClient(f"{user_id}@{url[-5:]}", user_id, username or user_id, NAMESPACE)
+    await client.connect(url, mint(user_id, username or user_id, secret=SECRET))
+    made.append(client)
+    return client
+
+
+def get(url: str, path: str) -> Any:
+    with urllib.request.urlopen(url + path, timeout=5) as response:
+        return json.load(response)
+
+
+def figures(url: str) -> dict[str, Any]:
+    health = get(url, "/websocket/health")["websocket"]
+    stats = get(url, "/websocket/stats")
+    del stats["timestamp"]
+    return {
+        "connectedUsers": health["connectedUsers"],
+        "activeRooms": health["activeRooms"],
+        "totalTypingUsers": health["totalTypingUsers"],
+        "stats": stats,
+    }
+
+
+async def joined(client: ChatClient, room: str) -> None:
+    reply = await client.request("joinRoom", {"roomId": room})
+    assert reply.payload == {"event": "joinedRoom", "roomId": room, "success": True}
+
+
+# -- D33 ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "limit"), [("joinRoom", 10), ("sendMessage", 30)], ids=["joins", "messages"]
+)
+async def test_a_users_sockets_on_two_nodes_share_one_allowance_under_a_race(
+    cluster: RunningCluster, clients: list[ChatClient], event: str, limit: int
+) -> None:
+    first = await connect(clients, cluster.urls[0], "racer")
+    second = await connect(clients, cluster.urls[1], "racer")
+    if event == "sendMessage":
+        # Joining spends joins, not messages: both sockets in the room first.
+        await joined(first, "race")
+        await joined(second, "race")
+
+    def payload(n: int) -> dict[str, Any]:
+        if event == "joinRoom":
+            return {"roomId": f"race-{n}"}
+        return {"roomId": "race", "content": f"m{n}"}
+
+    # Twice the allowance from each node at once: the two nodes race on one window.
+    sends = [
+        client.request(event, payload(2 * n + i), within_ms=10_000)
+        for n in range(limit)
+        for i, client in enumerate((first, second))
+    ]
+    replies = await asyncio.gather(*sends)
+    admitted = [r for r in replies if r.payload and r.payload.get("success") is True]
+    refused = [r for r in replies if r.payload and r.payload.get("statusCode") == 429]
+    assert len(admitted) == limit, f"{len(admitted)} admitted across two nodes, limit {limit}"
+    assert len(refused) == len(replies) - limit
+
+
+async def test_presence_is_cluster_wide(cluster: RunningCluster, clients: list[ChatClient]) -> None:
+    observer = await connect(clients, cluster.urls[0], "observer")
+    first = await connect(clients, cluster.urls[1], "alice", "Alice")
+    online = await observer.next("userOnline", where=lambda p: p["userId"] == "alice")
+    assert online is not None and online.payload["username"] == "Alice"
+    second = await connect(clients, cluster.urls[2], "alice", "Alice (tab 2)")
+    await asyncio.sleep(QUIET_S)
+    assert len(observer.received("userOnline", lambda p: p["userId"] == "alice")) == 1
+    await first.disconnect()
+    await asyncio.sleep(QUIET_S)
+    assert observer.received("userOffline", lambda p: p["userId"] == "alice") == []
+    await second.disconnect()
+    offline = await observer.next("userOffline", where=lambda p: p["userId"] == "alice")
+    # D3: the name shown is the one of the oldest open socket (the second, at the end).
+    assert offline is not None and offline.payload["username"] == "Alice (tab 2)"
+    await asyncio.sleep(QUIET_S)
+    assert len(observer.received("userOffline", lambda p: p["userId"] == "alice")) == 1
+
+
+async def test_recipients_and_membership_are_cluster_wide(
+    cluster: RunningCluster, clients: list[ChatClient]
+) -> None:
+    bob = await connect(clients, cluster.urls[0], "bob")
+    await joined(bob, "lobby")
+    carol = await connect(clients, cluster.urls[1], "carol")
+    await joined(carol, "lobby")
+    carol_too = await connect(clients, cluster.urls[2], "carol")
+    await joined(carol_too, "lobby")
+    # D15: bob (another node) heard carol join once; her second socket changed nothing.
+    await asyncio.sleep(QUIET_S)
+    assert len(bob.received("userJoined", lambda p: p["userId"] == "carol")) == 1
+    users = carol_too.received("roomUsers")[-1].payload["users"]
+    assert [u["userId"] for u in users] == ["bob", "carol"]
+    sent = await bob.request("sendMessage", {"roomId": "lobby", "content": "hi"})
+    assert sent.payload["success"] is True
+    for client in (bob, carol, carol_too):  # D17: every socket in the room, on any node
+        got = await client.next("receiveMessage", where=lambda p: p["content"] == "hi")
+        assert got is not None, client.name
+    stats = await carol.request("getRoomStats", {"roomId": "lobby"})
+    assert stats.payload["success"] is True
+    room = await carol.next("roomStats")
+    assert room is not None and room.payload["userCount"] == 2
+
+
+async def test_every_node_reports_the_same_cluster_wide_figures(
+    cluster: RunningCluster, clients: list[ChatClient]
+) -> None:
+    for n, url in enumerate(cluster.urls):
+        client = await connect(clients, url, f"user-{n % 2}")
+        await joined(client, f"room-{n}")
+    typist = clients[0]
+    assert (await typist.request("typing", {"roomId": "room-0", "isTyping": True})).payload[
+        "success"
+    ]
+    seen = [figures(url) for url in cluster.urls]
+    assert seen[0]["connectedUsers"] == 2 and seen[0]["activeRooms"] == 3
+    assert seen[0]["totalTypingUsers"] == 1
+    assert seen[0]["stats"]["connections"]["current"] == 3
+    assert all(s == seen[0] for s in seen), seen
+
+
+async def test_each_node_pings_only_its_own_sockets(
+    redis_server: RedisServer, clients: list[ChatClient]
+) -> None:
+    interval_ms = 400
+    env = {"JWT_SECRET": SECRET, "WS_HEARTBEAT_INTERVAL": str(interval_ms)}
+    with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
+        listeners = [
+            await connect(clients, url, f"pinged-{n}") for n, url in enumerate(running.urls)
+        ]
+        await asyncio.sleep(interval_ms * 4.5 / 1000)
+        for listener in listeners:
+            arrivals = [entry.at for entry in listener.received("ping")]
+            assert len(arrivals) >= 3, listener.name
+            # Three nodes' cadences cannot all be half an interval apart: a ping published
+            # to every node would arrive within interval/2 of another one.
+            gaps = [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+            assert min(gaps) > interval_ms / 2 / 1000, (listener.name, gaps)
+
+
+async def test_a_typing_refresh_on_another_node_outlives_the_first_nodes_timeout(
+    redis_server: RedisServer, clients: list[ChatClient]
+) -> None:
+    timeout_ms = 1000
+    env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms)}
+    with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
+        observer = await connect(clients, running.urls[2], "watcher")
+        await joined(observer, "desk")
+        a = await connect(clients, running.urls[0], "typist")
+        b = await connect(clients, running.urls[1], "typist")
+        await joined(a, "desk")
+        await joined(b, "desk")
+        started = time.monotonic()
+        await a.request("typing", {"roomId": "desk", "isTyping": True})
+        await asyncio.sleep(timeout_ms * 0.6 / 1000)
+        await b.request("typing", {"roomId": "desk", "isTyping": True})
+        refreshed = time.monotonic()
+        # D18: node 0's timeout passes; the refresh on node 1 keeps typing on.
+        await asyncio.sleep(max(0.0, started + timeout_ms * 1.3 / 1000 - time.monotonic()))
+        ended = lambda p: p["userId"] == "typist" and p["isTyping"] is False  # noqa: E731
+        assert observer.received("userTyping", ended) == []
+        end = await observer.next("userTyping", where=ended, within_ms=timeout_ms * 3)
+        assert end is not None
+        assert end.at - refreshed >= timeout_ms / 1000 * 0.95
+        await asyncio.sleep(QUIET_S)
+        assert len(observer.received("userTyping", ended)) == 1
+
+
+# -- D34 ------------------------------------------------------------------------------------
+
+
+async def test_a_killed_nodes_users_depart_within_the_lease_and_a_new_node_joins(
+    cluster: RunningCluster, clients: list[ChatClient]
+) -> None:
+    observer = await connect(clients, cluster.urls[0], "observer")
+    await joined(observer, "hall")
+    other = await connect(clients, cluster.urls[1], "other")
+    await joined(other, "hall")
+    victim = await connect(clients, cluster.urls[2], "victim")
+    await joined(victim, "hall")
+    assert (await victim.request("typing", {"roomId": "hall", "isTyping": True})).payload["success"]
+    assert await observer.next("userTyping", where=lambda p: p["isTyping"] is True)
+    before = figures(cluster.urls[0])
+    assert before["connectedUsers"] == 3 and before["totalTypingUsers"] == 1
+
+    cluster.nodes[2].kill()  # SIGKILL: no disconnect, no clean-up
+    killed = time.monotonic()
+    mine = lambda p: p["userId"] == "victim"  # noqa: E731
+    for event in ("userLeft", "userTyping", "userOffline"):
+        remaining_ms = int((killed + LEASE_BOUND_S - time.monotonic()) * 1000)
+        got = await observer.next(event, where=mine, within_ms=max(1, remaining_ms))
+        assert got is not None, f"no {event} for the killed node's user within the lease"
+        if event == "userTyping":
+            assert got.payload["isTyping"] is False
+    assert await other.next("userOffline", where=mine, within_ms=2000)
+    await asyncio.sleep(2.5)  # more than two sweeps: the departures came exactly once
+    for event in ("userLeft", "userOffline"):
+        assert len(observer.received(event, mine)) == 1, event
+    after = [figures(url) for url in cluster.urls[:2]]
+    assert after[0] == after[1]
+    assert after[0]["connectedUsers"] == 2 and after[0]["totalTypingUsers"] == 0
+    assert after[0]["stats"]["connections"]["current"] == 2
+    details = after[0]["stats"]["rooms"]["details"]
+    assert [(d["roomId"], d["userCount"]) for d in details] == [("hall", 2)]
+
+    # A node started again rejoins: its users are seen everywhere.
+    rejoined = cluster.add_node()
+    back = await connect(clients, rejoined.url, "victim")
+    await joined(back, "hall")
+    assert await observer.next("userOnline", where=mine)
+    assert await observer.next("userJoined", where=mine)
+    assert figures(cluster.urls[0])["connectedUsers"] == 3
