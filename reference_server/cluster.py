@@ -17,9 +17,9 @@ Only imported when REDIS_URL is set, so `pip install .` needs no Redis client; t
   registered nodes, and for one whose lease is gone exactly one survivor (an NX lock)
   runs the disconnect of each of its sockets, which emits the departures (userLeft,
   typing ends, userOffline; this server sends no roomUsers on a leave) through the
-  manager. So a
-  node lost is cleaned up within LEASE_TTL_MS + CHECK_S + the sweep, under the
-  documented 10 s.
+  manager. So a node lost is cleaned up within LEASE_TTL_MS + CHECK_S + the sweep, under
+  the documented 10 s (LEASE_BOUND_S). A node that finds itself swept (a stall longer than
+  its lease) closes its own sockets; their clients reconnect.
 """
 
 from __future__ import annotations
