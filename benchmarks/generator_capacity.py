@@ -29,8 +29,9 @@ SHAPES = {
     "steady-chat": ["-u", "200", "-r", "100", "-t", "15s", "--rooms", "10"],
     "fan-out": ["-u", "200", "-r", "100", "-t", "15s", "--senders", "5"],
 }
-# message rates per sender for 10k, 30k and 50k deliveries/s
-RATES = {"steady-chat": ["2.5", "7.5", "12.5"], "fan-out": ["10", "30", "50"]}
+# message rates per sender for 10k, 30k, 50k and 70k deliveries/s (the last one past the
+# ceiling, to show the saturation warning there)
+RATES = {"steady-chat": ["2.5", "7.5", "12.5", "17.5"], "fan-out": ["10", "30", "50", "70"]}
 
 
 def machine() -> dict[str, str]:

@@ -21,6 +21,7 @@ from chatrooms_load.protocol import (
     encode_event,
     encode_frame,
     handshake_request,
+    loads_at,
 )
 
 
@@ -147,3 +148,25 @@ def test_socket_io_packets_decode(text: str, packet: SioPacket) -> None:
 def test_unreadable_socket_io_packets_are_protocol_errors(text: str) -> None:
     with pytest.raises(ProtocolError):
         decode_sio(text)
+
+
+def test_one_whole_frame_per_read_takes_the_fast_path_and_agrees_with_the_buffer() -> None:
+    frames = [
+        bytes([0x81, 5]) + b"hello",
+        bytes([0x81, 126, 0, 200]) + b"x" * 200,
+        bytes([0x89, 0]),
+    ]
+    for frame in frames:
+        whole, split = FrameReader(), FrameReader()
+        assert whole.feed(frame) == split.feed(frame[:3]) + split.feed(frame[3:])
+    # a frame followed by the start of the next goes through the buffer
+    reader = FrameReader()
+    assert reader.feed(frames[0] + frames[1][:10]) == [(1, b"hello")]
+    assert reader.feed(frames[1][10:]) == [(1, b"x" * 200)]
+
+
+def test_loads_at_decodes_in_place_and_refuses_bad_json() -> None:
+    assert loads_at('42/chat,["a",{"b":1}]', 8) == ["a", {"b": 1}]
+    assert loads_at("x[1] ", 1) == [1]
+    with pytest.raises(ProtocolError):
+        loads_at("x[1", 1)
