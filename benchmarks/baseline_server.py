@@ -1,9 +1,13 @@
 """A bare python-socketio + uvicorn broadcast server: the yardstick for benchmarks.
 
-It speaks just enough of the API for the load scenarios (joinRoom, leaveRoom, sendMessage,
-typing on /chat, the same acks) and nothing else: no token check, no validation, no rate
+It speaks just enough of the API for every load scenario (joinRoom, leaveRoom,
+sendMessage, typing on /chat, the same acks and the same `receiveMessage` object, through
+python-socketio's own rooms) and nothing else: no token check, no validation, no rate
 limits, no presence. What the reference server sustains is reported as a ratio of what
-this one sustains on the same machine in the same run.
+this one sustains on the same machine in the same run. The collector treatment is the
+reference server's (REFERENCE_GC, see reference_server/gc_policy.py), so both servers are
+compared under the same one. (It replaces bare_socketio_server.py, which answered only
+joinRoom and sendMessage; benchmarks/server_capacity.py now starts this one.)
 
     HOST=127.0.0.1 PORT=0 python benchmarks/baseline_server.py
     chatrooms-load capacity fan-out --server reference \
@@ -12,6 +16,7 @@ this one sustains on the same machine in the same run.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -25,6 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from reference_server import gc_policy
 
 NAMESPACE = "/chat"
 
@@ -74,6 +81,12 @@ def create_app() -> socketio.ASGIApp:
 
 
 def main() -> int:
+    policy = gc_policy.parse(os.environ.get("REFERENCE_GC", ""))
+    gc_policy.apply(policy)  # the same treatment as the reference server under test
+    interval = os.environ.get("REFERENCE_GC_STATS_INTERVAL_MS", "").strip()
+    if interval:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        gc_policy.log_stats_every(int(interval))
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "0"))
     sock = socket.socket()
@@ -81,7 +94,9 @@ def main() -> int:
     sock.bind((host, port))
     bound_host, bound_port = sock.getsockname()[:2]
     # The start-up line reference_server.testing.RunningServer waits for.
-    print(f"listening on http://{bound_host}:{bound_port} baseline", flush=True)
+    print(
+        f"listening on http://{bound_host}:{bound_port} baseline; {policy.describe()}", flush=True
+    )
     config = uvicorn.Config(create_app(), log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
