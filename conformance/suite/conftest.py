@@ -36,7 +36,7 @@ def managed_server(request: pytest.FixtureRequest) -> Iterator[Any]:
         "JWT_SECRET": configured.secret or "",
     }
     server: Any = (
-        testing.RunningCluster(variables, nodes=configured.nodes)
+        testing.RunningCluster(configured.nodes, variables)
         if configured.nodes > 1
         else testing.RunningServer(variables)
     )
@@ -51,14 +51,19 @@ def target(request: pytest.FixtureRequest, managed_server: Any) -> Target:
     configured = configured_target(request.config)
     if managed_server is None:
         return configured
-    return configured.at(*getattr(managed_server, "urls", [managed_server.url]))
+    urls = managed_server.urls if hasattr(managed_server, "nodes") else [managed_server.url]
+    return configured.at(*urls)
 
 
 @pytest.fixture(scope="session")
 def kill_node(target: Target, managed_server: Any) -> Callable[[int], None] | None:
     """D34: kill node `index` without closing its sockets; None when the suite cannot."""
-    if managed_server is not None and hasattr(managed_server, "kill"):
-        return managed_server.kill  # type: ignore[no-any-return]
+    if managed_server is not None and hasattr(managed_server, "nodes"):
+
+        def kill_managed(index: int) -> None:
+            managed_server.nodes[index].kill()  # SIGKILL: its sockets are never closed
+
+        return kill_managed
     command = target.kill_node_cmd
     if command is None:
         return None
