@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,3 +270,43 @@ async def test_a_killed_nodes_users_depart_within_the_lease_and_a_new_node_joins
     assert await observer.next("userOnline", where=mine)
     assert await observer.next("userJoined", where=mine)
     assert figures(cluster.urls[0])["connectedUsers"] == 3
+
+
+# -- chatrooms-server --nodes ---------------------------------------------------------------
+
+
+def test_nodes_without_a_redis_server_says_how_to_get_one() -> None:
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    env.pop("REDIS_URL", None)
+    run = subprocess.run(
+        [sys.executable, "-m", "reference_server", "--nodes", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode != 0
+    assert "apt-get install redis-server" in run.stderr and "brew install redis" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_nodes_starts_a_cluster_prints_its_urls_and_stops_it_on_sigterm(
+    redis_server: RedisServer,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "reference_server", "--nodes", "2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        urls = [line.strip() for line in lines[1:]]
+        assert all(url.startswith("http://127.0.0.1:") for url in urls), lines
+        assert all(figures(url)["connectedUsers"] == 0 for url in urls)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(20) == 0
+    for url in urls:
+        with pytest.raises(OSError):
+            get(url, "/websocket/health")
