@@ -27,6 +27,8 @@ VARIANTS = {
     "socketio-sync-neither": "the same, both of the above",
     "lean-user": "chatrooms_load.client, receive time taken in user space",
     "lean-kernel": "chatrooms_load.client, receive time from the kernel (SO_TIMESTAMPNS)",
+    "library-kernel": "lean-kernel with the libraries' codecs: websockets' sans-I/O "
+    "ClientProtocol for the handshake and frames, python-engineio/python-socketio packets",
 }
 ROOM = "bench-clients"
 SENDERS = 5
@@ -84,6 +86,8 @@ def child(variant: str, url: str, receivers: int, rate: float, seconds: float) -
     else:
         from chatrooms_load.client import ChatConnection
 
+        if variant == "library-kernel":
+            ChatConnection = library_connection()  # noqa: N806
         for i in range(receivers):
             conn = ChatConnection(
                 url,
@@ -129,6 +133,92 @@ def child(variant: str, url: str, receivers: int, rate: float, seconds: float) -
         ),
         flush=True,
     )
+
+
+def library_connection() -> Any:
+    """chatrooms_load.client.ChatConnection with the handshake, the frames and the
+    Engine.IO/Socket.IO packets done by the libraries (issue 9): the same gevent socket,
+    one greenlet per connection, kernel receive timestamps, one frame per read (the size
+    of the last frame, as the hand-written reader asks when no frame is under way)."""
+    import engineio.packet
+    import socketio.packet
+    from websockets.client import ClientProtocol
+    from websockets.frames import Opcode
+    from websockets.http11 import Response
+    from websockets.protocol import State
+    from websockets.uri import parse_uri
+
+    from chatrooms_load.client import ChatConnection
+    from chatrooms_load.protocol import OP_TEXT, ProtocolError
+
+    class Frames:
+        def __init__(self, conn: Any) -> None:
+            self.conn = conn
+            self.last = 4096
+
+        def wanted(self) -> int:
+            return self.last
+
+        def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+            protocol = self.conn.protocol
+            protocol.receive_data(data)
+            out = []
+            for event in protocol.events_received():
+                if isinstance(event, Response):
+                    continue
+                out.append((int(event.opcode), event.data))
+                self.last = len(event.data) + (2 if len(event.data) < 126 else 4)
+            if protocol.data_to_send:  # pongs and close answers the protocol made
+                pending = protocol.data_to_send()
+                if pending:
+                    self.conn._sock.sendall(b"".join(pending))
+            return out
+
+    class LibraryConnection(ChatConnection):  # type: ignore[misc, valid-type]
+        def _handshake(self, sock: Any, deadline: float) -> None:
+            e = self.endpoint
+            self.protocol = ClientProtocol(
+                parse_uri(f"ws://{e.host_header}{e.path}?EIO=4&transport=websocket")
+            )
+            self._frames = Frames(self)
+            self.protocol.send_request(self.protocol.connect())
+            sock.sendall(b"".join(self.protocol.data_to_send()))
+            while self.protocol.handshake_exc is None and self.protocol.state is State.CONNECTING:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise ProtocolError("closed during the handshake")
+                for opcode, payload in self._frames.feed(chunk):
+                    self._backlog.append((opcode, payload, time.time()))
+            if self.protocol.handshake_exc is not None:
+                raise ProtocolError(str(self.protocol.handshake_exc))
+
+        def _send_text(self, text: str) -> None:
+            with self._write_lock:
+                self.protocol.send_text(text.encode())
+                self._sock.sendall(b"".join(self.protocol.data_to_send()))
+
+        def _on_frame(self, opcode: int, payload: bytes, received_at: float) -> bool:
+            if opcode != OP_TEXT:
+                return opcode != int(Opcode.CLOSE)
+            eio = engineio.packet.Packet(encoded_packet=payload.decode())
+            if eio.packet_type == engineio.packet.MESSAGE:
+                packet = socketio.packet.Packet(encoded_packet=eio.data)
+                if packet.namespace != self.namespace:
+                    return True
+                if packet.packet_type == socketio.packet.EVENT:
+                    self._on_event(packet.data, received_at)
+                elif packet.packet_type == socketio.packet.ACK:
+                    self._on_ack(packet.id, packet.data, received_at)
+                elif packet.packet_type == socketio.packet.DISCONNECT:
+                    return False
+            elif eio.packet_type == engineio.packet.PING:
+                self._send_text("3")
+            elif eio.packet_type == engineio.packet.CLOSE:
+                return False
+            return True
+
+    return LibraryConnection
 
 
 def measure(variant: str, receivers: int, rate: float, seconds: float) -> dict[str, Any]:

@@ -48,13 +48,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python benchmarks/generator_capacity.py")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--shapes", default="steady-chat,fan-out")
+    parser.add_argument(
+        "--rates",
+        action="append",
+        default=[],
+        metavar="SCENARIO=R1,R2",
+        help="message rates per sender for one shape instead of its default steps",
+    )
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
+    rates = dict(RATES)
+    for item in args.rates:
+        name, _, values = item.partition("=")
+        rates[name] = values.split(",")
     runs = []
     scratch = Path(tempfile.mkdtemp(prefix="generator-capacity-"))
     for repetition in range(1, args.repeat + 1):
         for scenario in args.shapes.split(","):
-            for rate in RATES[scenario]:
+            for rate in rates[scenario]:
                 result = run_self_check(
                     scenario,
                     [*SHAPES[scenario], "--message-rate", rate],

@@ -3,6 +3,21 @@ handshake, and Engine.IO v4 / Socket.IO v4 packets (D1). Pure functions, no I/O.
 
 Only what a Socket.IO client on the `websocket` transport needs: text frames, ping/pong,
 close and continuation; no extensions (no permessage-deflate), no binary events.
+
+Why hand-written and not the libraries (issue 9): `benchmarks/bench_clients.py` has a
+`library-kernel` variant, this client with the `websockets` package's sans-I/O
+ClientProtocol doing the handshake and the frames and python-engineio/python-socketio's
+Packet classes decoding the packets, on the same gevent socket, one greenlet per
+connection, kernel receive timestamps and one frame per read. The rule: the libraries
+replace this module if they cost at most 10 % more CPU per delivery. Not yet decided:
+the comparison (`flock /tmp/cpu-heavy.lock python benchmarks/bench_clients.py
+--receivers 50 --rate 40 --seconds 10 --variants
+lean-kernel,library-kernel,lean-kernel,library-kernel,lean-kernel,library-kernel`) was
+queued and not run in that round, so this codec stays until it is. What the libraries
+add per delivery, read from their code: websockets parses each frame through a generator
+into a Frame object, checks UTF-8 and queues an event; engineio's Packet first tries the
+Socket.IO text as JSON and fails; socketio's Packet decodes in Python. This module's
+receive path, profiled, costs a few calls per delivery (benchmarks/README.md).
 """
 
 from __future__ import annotations
