@@ -299,12 +299,14 @@ async def json_endpoint(http: Http, path: str, *, node: int | None = None) -> di
             actual=f"no HTTP answer ({type(error).__name__}: {error})",
         ) from None
     body = reply.json_object()
-    if body is None:
+    media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+    if body is None or media_type != "application/json":
         raise ConformanceFailure(
             requirement,
             sent=f"GET {path}",
-            expected="200 with a JSON object",
-            actual=reply.describe(),
+            expected="200 with Content-Type application/json and a JSON object",
+            actual=f"{reply.status}, Content-Type {reply.headers.get('content-type')!r}, "
+            f"body {reply.body[:300]!r}",
         )
     return body
 

@@ -671,6 +671,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # The grep-able last line comes after pytest's own summary line.
     if not config.stash.get(active_key, False) or judged_key not in config.stash:
         return
+    if config.getoption("collectonly", False):
+        return
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     line = summarize(config.stash[judged_key]).line()
     if reporter is not None:

@@ -4,13 +4,13 @@ membership rule of typing (D16) too, as one per-socket rule."""
 from __future__ import annotations
 
 import re
-from datetime import datetime
 
 import pytest
 
 from conformance import expect
 from conformance.catalogue import case, requirement
 from conformance.clients import Clients
+from conformance.reading import parse_time
 
 pytestmark = pytest.mark.asyncio
 
@@ -107,7 +107,7 @@ async def test_a_new_messages_timestamp_created_and_updated_times_are_equal(
         "message"
     ]
     times = [message.get(k) for k in ("timestamp", "createdAt", "updatedAt")]
-    parsed = [_instant(t) for t in times]
+    parsed = [parse_time(t) for t in times]
     expect.that(
         "EVT-SEND-MESSAGE-TIMES-EQUAL",
         None not in parsed and len(set(parsed)) == 1,
@@ -115,15 +115,6 @@ async def test_a_new_messages_timestamp_created_and_updated_times_are_equal(
         expected="timestamp == createdAt == updatedAt (date-times)",
         actual=expect.show(times),
     )
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @requirement("EVT-PAYLOAD-EXTRA-FIELDS-IGNORED")

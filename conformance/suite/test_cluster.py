@@ -19,6 +19,7 @@ from conformance.catalogue import requirement
 from conformance.client import Reply
 from conformance.clients import Clients
 from conformance.expect import show
+from conformance.reading import field
 from conformance.target import Target
 
 pytestmark = pytest.mark.asyncio
@@ -248,13 +249,7 @@ async def figures_of(chat: Clients, node: int) -> dict[str, Any]:
         path: await expect.json_endpoint(chat.http, path, node=node)
         for path in ("/websocket/health", "/websocket/stats")
     }
-    out: dict[str, Any] = {}
-    for path, keys in CLUSTER_FIGURES:
-        value: Any = bodies[path]
-        for key in keys:
-            value = value.get(key) if isinstance(value, dict) else None
-        out[".".join(keys)] = value
-    return out
+    return {".".join(keys): field(bodies[path], *keys) for path, keys in CLUSTER_FIGURES}
 
 
 @requirement("HEALTH-CLUSTER-FIGURES")

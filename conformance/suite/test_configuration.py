@@ -4,8 +4,6 @@ their effect in test_s9_ping.py, NODE_ENV's limits in test_rate_limiting.py as w
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from chatrooms_fixtures.configuration import HEALTH_LIMIT_FIELDS
@@ -14,6 +12,7 @@ from conformance.catalogue import requirement
 from conformance.clients import Clients
 from conformance.expect import show
 from conformance.http import Http
+from conformance.reading import field
 from conformance.target import DOCUMENTED_LIMITS, Target
 
 pytestmark = pytest.mark.asyncio
@@ -24,8 +23,7 @@ STATS = "/websocket/stats"
 LIMIT_FIELDS = HEALTH_LIMIT_FIELDS
 
 
-async def read(http: Http, path: str) -> dict[str, Any]:
-    return await expect.json_endpoint(http, path)
+read = expect.json_endpoint
 
 
 def declared_as(target: Target, setting: str) -> str:
@@ -36,13 +34,6 @@ def declared_as(target: Target, setting: str) -> str:
         "managed": "as the suite started the reference server",
         "health": "as the target reported it at start-up (--settings-from-health)",
     }.get(source, "as declared")
-
-
-def field(body: dict[str, Any], *path: str) -> Any:
-    node: Any = body
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return node
 
 
 @requirement("CFG-WS-NAMESPACE")

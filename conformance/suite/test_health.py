@@ -19,7 +19,6 @@ import uuid
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,8 @@ from conformance.catalogue import requirement
 from conformance.client import Refused
 from conformance.clients import Clients
 from conformance.expect import ConformanceFailure, show
-from conformance.http import Http, HttpReply
+from conformance.http import Http
+from conformance.reading import field, parse_time
 from conformance.target import Declaration, Target
 
 pytestmark = pytest.mark.asyncio
@@ -49,29 +49,6 @@ CUMULATIVE = (
 )
 
 
-async def get(http: Http, path: str) -> HttpReply:
-    return await http.get(path)
-
-
-def json_body(requirement_id: str, path: str, reply: HttpReply) -> dict[str, Any]:
-    """200, `application/json`, a JSON object (D24)."""
-    media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
-    try:
-        body = reply.json()
-    except ValueError:
-        body = None
-    expect.that(
-        requirement_id,
-        reply.status == 200 and media_type == "application/json" and isinstance(body, dict),
-        sent=f"GET {path}",
-        expected="200 with Content-Type application/json and a JSON object",
-        actual=f"{reply.status}, Content-Type {reply.headers.get('content-type')!r}, "
-        f"body {reply.body[:300]!r}",
-    )
-    assert isinstance(body, dict)
-    return body
-
-
 @dataclass(frozen=True)
 class Snapshot:
     """The figures of /websocket/health and /websocket/stats read together."""
@@ -83,12 +60,8 @@ class Snapshot:
         """`connectedUsers`, `activeRooms`, `totalTypingUsers` (health's websocket object)
         or a dotted stats path such as `connections.current`."""
         if "." not in name:
-            node: Any = self.health.get("websocket")
-            return node.get(name) if isinstance(node, Mapping) else None
-        node = self.stats
-        for key in name.split("."):
-            node = node.get(key) if isinstance(node, Mapping) else None
-        return node
+            return field(self.health, "websocket", name)
+        return field(self.stats, name)
 
     def room(self, room_id: str) -> dict[str, Any] | None:
         details = self.value("rooms.details")
@@ -102,10 +75,10 @@ class Snapshot:
 
 
 async def snapshot(http: Http) -> Snapshot:
-    health, stats = await asyncio.gather(get(http, HEALTH), get(http, STATS))
-    return Snapshot(
-        json_body("HEALTH-ENDPOINT", HEALTH, health), json_body("STATS-ENDPOINT", STATS, stats)
+    health, stats = await asyncio.gather(
+        expect.json_endpoint(http, HEALTH), expect.json_endpoint(http, STATS)
     )
+    return Snapshot(health, stats)
 
 
 def delta(before: Snapshot, after: Snapshot, name: str) -> int | None:
@@ -240,7 +213,7 @@ async def test_health_answers_json_of_the_documented_shape_with_status_healthy(
     target: Target,
     http: Http,
 ) -> None:
-    body = json_body("HEALTH-ENDPOINT", HEALTH, await get(http, HEALTH))
+    body = await expect.json_endpoint(http, HEALTH)
     errors = schema_errors("health", body, "documented")
     grouped = route(
         errors,
@@ -261,7 +234,7 @@ async def test_stats_answers_json_of_the_documented_shape(
     chat: Clients, room: str, target: Target, http: Http
 ) -> None:
     await chat.member("alice", room)  # so that rooms.details has an entry to judge
-    body = json_body("STATS-ENDPOINT", STATS, await get(http, STATS))
+    body = await expect.json_endpoint(http, STATS)
     errors = schema_errors("stats", body, "documented")
     grouped = route(errors, [("$.rooms.details", "STATS-ROOM-DETAILS")], "STATS-SHAPE")
     judge_schema(
@@ -279,7 +252,7 @@ async def test_health_and_stats_follow_the_reference_schemas(
     # D8 timestamps, D25 extra fields, D12 room ids: the reference level only.
     await chat.member("alice", room)
     for name, path in (("health", HEALTH), ("stats", STATS)):
-        body = json_body(f"{name.upper()}-ENDPOINT", path, await get(http, path))
+        body = await expect.json_endpoint(http, path)
         documented = set(schema_errors(name, body, "documented"))
         extra = [e for e in schema_errors(name, body, "reference") if e not in documented]
         grouped = route(
@@ -454,15 +427,6 @@ async def test_a_room_counts_from_its_first_join_to_its_last_leave(
         await run.after("alice, its only member, disconnects", rooms(0, 2), detail(None))
 
     await twice(script)
-
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 @requirement("STATS-ROOM-DETAILS")

@@ -23,6 +23,7 @@ from conformance.client import ChatClient, Reply
 from conformance.clients import Clients
 from conformance.expect import show
 from conformance.http import Http
+from conformance.reading import field
 from conformance.target import DOCUMENTED_WINDOW_MS, Declaration, Target
 
 pytestmark = pytest.mark.asyncio
@@ -188,17 +189,6 @@ async def over_limit(
     return reply
 
 
-async def stats(http: Http) -> dict[str, Any]:
-    return await expect.json_endpoint(http, "/websocket/stats")
-
-
-def counter(body: Mapping[str, Any], *path: str) -> Any:
-    node: Any = body
-    for key in path:
-        node = node.get(key) if isinstance(node, Mapping) else None
-    return node
-
-
 # -- the table: exact allowance per kind and environment ----------------------------------
 
 
@@ -341,14 +331,14 @@ async def test_each_refusal_adds_exactly_one_to_rate_limiting_violations(
     refusals = 3
     for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
         user = await counted(chat, kind, f"alice{attempt}", f"{room}-{attempt}")
-        before = await stats(chat.http)
+        before = await expect.json_endpoint(chat.http, "/websocket/stats")
         started = time.monotonic()
         await spend(user, limit, cell, limit)
         for _ in range(refusals):
             await over_limit(user.send, cell, started, settings.window_ms, limit)
-        after = await stats(chat.http)
-        grew = (counter(after, "rateLimiting", "violations") or 0) - (
-            counter(before, "rateLimiting", "violations") or 0
+        after = await expect.json_endpoint(chat.http, "/websocket/stats")
+        grew = (field(after, "rateLimiting", "violations") or 0) - (
+            field(before, "rateLimiting", "violations") or 0
         )
         if grew == refusals or attempt == 2:
             expect.that(
@@ -356,8 +346,8 @@ async def test_each_refusal_adds_exactly_one_to_rate_limiting_violations(
                 grew == refusals,
                 sent=f"{refusals} joinRoom events over the allowance of {limit} (twice)",
                 expected=f"rateLimiting.violations grows by exactly {refusals}",
-                actual=f"it grew by {grew}: {show(counter(before, 'rateLimiting'))} -> "
-                f"{show(counter(after, 'rateLimiting'))}",
+                actual=f"it grew by {grew}: {show(field(before, 'rateLimiting'))} -> "
+                f"{show(field(after, 'rateLimiting'))}",
             )
             return
 
@@ -373,13 +363,13 @@ async def test_a_message_refused_with_429_is_not_counted_as_processed(
     cell = CELLS[target.environment, "sendMessage"]
     for attempt in (1, 2):  # a foreign target's other clients may move the counter: retry once
         user = await counted(chat, "sendMessage", f"alice{attempt}", f"{room}-{attempt}")
-        before = await stats(chat.http)
+        before = await expect.json_endpoint(chat.http, "/websocket/stats")
         started = time.monotonic()
         await spend(user, limit, cell, limit)
         reply = await over_limit(user.send, cell, started, settings.window_ms, limit)
-        after = await stats(chat.http)
-        grew = (counter(after, "messages", "totalProcessed") or 0) - (
-            counter(before, "messages", "totalProcessed") or 0
+        after = await expect.json_endpoint(chat.http, "/websocket/stats")
+        grew = (field(after, "messages", "totalProcessed") or 0) - (
+            field(before, "messages", "totalProcessed") or 0
         )
         if grew == limit or attempt == 2:
             expect.that(
@@ -626,7 +616,7 @@ async def test_health_reports_the_documented_limits_of_the_declared_environment(
     body = await expect.json_endpoint(http, "/websocket/health")
     limits = body.get("rateLimits")
     expected = {HEALTH_FIELDS[kind]: target.limits[kind] for kind in KINDS}
-    reported = {name: counter(body, "rateLimits", name) for name in expected}
+    reported = {name: field(body, "rateLimits", name) for name in expected}
     expect.that(
         "HEALTH-RATE-LIMITS",
         reported == expected,
@@ -634,7 +624,7 @@ async def test_health_reports_the_documented_limits_of_the_declared_environment(
         expected=f"rateLimits of NODE_ENV={target.environment} (doc table): {show(expected)}",
         actual=f"rateLimits {show(limits)}",
     )
-    window = counter(body, "rateLimits", "windowMs")
+    window = field(body, "rateLimits", "windowMs")
     declared = target.declared.window_ms
     if declared == DOCUMENTED_WINDOW_MS:
         # doc: "Rate limits reset every 60 seconds."

@@ -32,7 +32,7 @@ import jwt
 import socketio
 
 from reference_server import app as app_module
-from reference_server import decoding, events, validation
+from reference_server import decoding, events, payloads, validation
 from reference_server import errors as errors_module
 from reference_server import http as http_module
 from reference_server.app import ChatApp, create_app
@@ -68,6 +68,8 @@ class Mutant:
     # The mutant follows the API document and breaks only a reference decision: its run
     # must show no FAIL of a documented requirement (so it passes at --level documented).
     documented_clean: bool = False
+    # Above 1: the mutant runs as that many nodes sharing a Redis server (D33, D34).
+    nodes: int = 1
 
 
 MUTANTS: dict[str, Mutant] = {}
@@ -82,6 +84,7 @@ def mutant(
     extended: bool = False,
     only: tuple[str, ...] | None = None,
     documented_clean: bool = False,
+    nodes: int = 1,
 ) -> Callable[[Callable[[ChatApp], None]], Callable[[ChatApp], None]]:
     """Register `mutate(app)` as mutant `name`."""
 
@@ -98,6 +101,7 @@ def mutant(
             extended,
             only,
             documented_clean,
+            nodes,
         )
         return mutate
 
@@ -1807,6 +1811,103 @@ def _user_left_on_any_disconnect(app: ChatApp) -> None:
     app.sio.on("disconnect", marked, namespace=app.settings.namespace)
 
 
+# -- clusters: each node of these runs the mutant, the nodes share a Redis server (D33, D34)
+
+CLUSTER = 3
+
+
+def _cluster(app: ChatApp) -> Any:
+    if app.cluster is None:
+        raise AttributeError("a cluster mutant needs REDIS_URL: it runs as several nodes")
+    return app.cluster
+
+
+@mutant(
+    "cluster-rate-limit-per-node",
+    "each node counts a user's allowance on its own",
+    "RL-CLUSTER-SHARED-ALLOWANCE",
+    nodes=CLUSTER,
+)
+def _per_node_limit(app: ChatApp) -> None:
+    _cluster(app)
+    chat = app.chat
+    chat.limiter = RateLimiter(chat.limiter.limits, app.settings.rate_limit_window_ms, chat.clock)
+
+
+@mutant(
+    "cluster-presence-per-node",
+    "userOnline and userOffline follow a user's first and last socket on each node",
+    "SRV-CLUSTER-PRESENCE",
+    nodes=CLUSTER,
+)
+def _per_node_presence(app: ChatApp) -> None:
+    _cluster(app)
+    store = app.chat.store
+    add, remove = store.add_socket, store.remove_socket
+    here: dict[str, int] = {}  # user id -> this node's open sockets
+
+    async def add_socket(sid: str, identity: Identity) -> bool:
+        await add(sid, identity)
+        here[identity.user_id] = here.get(identity.user_id, 0) + 1
+        return here[identity.user_id] == 1
+
+    async def remove_socket(sid: str) -> tuple[Identity, bool]:
+        identity, _ = await remove(sid)
+        here[identity.user_id] = here.get(identity.user_id, 1) - 1
+        return identity, here[identity.user_id] == 0
+
+    store.add_socket = add_socket  # type: ignore[method-assign]
+    store.remove_socket = remove_socket  # type: ignore[method-assign]
+
+
+@mutant(
+    "cluster-figures-per-node",
+    "health and stats count only the answering node's connections",
+    "HEALTH-CLUSTER-FIGURES",
+    nodes=CLUSTER,
+)
+def _per_node_figures(app: ChatApp) -> None:
+    cluster = _cluster(app)
+    store = app.chat.store
+
+    async def local_sockets() -> int:
+        return len(await store.node_sockets(cluster.node_id))
+
+    store.connected_sockets = local_sockets  # type: ignore[method-assign]
+
+
+@mutant(
+    "cluster-no-lease-sweep",
+    "a lost node's sockets are never removed: its users stay in their rooms",
+    "SRV-CLUSTER-NODE-LOSS",
+    nodes=CLUSTER,
+)
+def _no_sweep(app: ChatApp) -> None:
+    node = _cluster(app).node
+
+    async def sweep(disconnect: Any) -> None:
+        return None
+
+    node.sweep = sweep
+
+
+@mutant(
+    "cluster-pings-published",
+    "every node's ping is published to the sockets of every node",
+    "HB-CLUSTER-OWN-SOCKETS",
+    nodes=CLUSTER,
+)
+def _published_pings(app: ChatApp) -> None:
+    _cluster(app)
+
+    async def ping_everyone(sio: Any, namespace: str, interval_ms: int, clock: Any) -> None:
+        while True:
+            await asyncio.sleep(interval_ms / 1000)
+            await sio.emit(ServerEvent.PING, payloads.ping(clock.now()), namespace=namespace)
+
+    patch(app_module, "ping_forever", ping_everyone)
+
+
 # -- command line --------------------------------------------------------------------------
 
 
@@ -1814,8 +1915,11 @@ def check_all() -> list[str]:
     """Build every mutant (in this throwaway process: the patches pile up) and say which
     ones no longer apply to the server's code."""
     problems = []
-    settings = Settings.from_env({"JWT_SECRET": "mutant-check-secret-of-32-bytes-or-more"})
-    for name in MUTANTS:
+    environ = {"JWT_SECRET": "mutant-check-secret-of-32-bytes-or-more"}
+    # A cluster node is built without reaching Redis (it connects when it starts).
+    clustered = {**environ, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    for name, chosen in MUTANTS.items():
+        settings = Settings.from_env(clustered if chosen.nodes > 1 else environ)
         try:
             build(name, settings)
         except Exception as error:  # noqa: BLE001 - report every broken mutant at once

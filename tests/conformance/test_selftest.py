@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,7 @@ from conformance.managed import (
     managed_declaration,
     server_environment,
 )
-from reference_server.testing import RunningServer, ServerStartError
+from reference_server.testing import RunningCluster, RunningServer, ServerStartError
 from tests.conformance.conftest import KillLog
 from tests.conformance.mutants import MUTANTS, Mutant
 
@@ -100,10 +101,27 @@ def plugin_requirements() -> set[str]:
     return ids
 
 
+def kill_by_pid_command(pids: list[int]) -> str:
+    """A --kill-node-cmd that SIGKILLs node {index} of the nodes whose pids are `pids`."""
+    return f"kill -9 $(echo {' '.join(map(str, pids))} | cut -d' ' -f$(({{index}}+1)))"
+
+
+def start(command: list[str], env: dict[str, str], nodes: int) -> Any:
+    """One server, or `nodes` of them sharing a Redis server of their own (D33)."""
+    if nodes > 1:
+        return RunningCluster(nodes, env, command=command)
+    return RunningServer(env, command=command)
+
+
 def run_suite(
-    label: str, command: list[str], environment: str, only: tuple[str, ...] | None
+    label: str,
+    command: list[str],
+    environment: str,
+    only: tuple[str, ...] | None,
+    nodes: int = 1,
 ) -> SuiteRun:
-    """Start `command` as the server (NODE_ENV=environment) and run the suite against it."""
+    """Start `command` as the server (NODE_ENV=environment; a cluster of `nodes`) and run the
+    suite against it."""
     started = time.monotonic()
     env = {
         **server_environment(environment),
@@ -113,7 +131,7 @@ def run_suite(
     with tempfile.TemporaryDirectory(prefix="selftest-") as workdir:
         report = Path(workdir) / "report.json"
         try:
-            server = RunningServer(env, command=command)
+            server = start(command, env, nodes)
         except ServerStartError as error:
             return SuiteRun(label, None, {}, {}, frozenset(), f"server did not start: {error}", 0.0)
         with server:
@@ -126,7 +144,7 @@ def run_suite(
                 str(INI),
                 "--rootdir",
                 str(INI.parent),
-                f"--target={server.url}",
+                f"--target={','.join(server.urls) if nodes > 1 else server.url}",
                 f"--secret={SECRET}",
                 *declaration_flags(managed_declaration(environment)),
                 f"--fault-room={MANAGED_FAULT_ROOM}",
@@ -138,6 +156,9 @@ def run_suite(
                 *UNUSED_PLUGINS,
                 "-q",
             ]
+            if nodes > 1:
+                pids = [node.process.pid for node in server.nodes]
+                argv.append(f"--kill-node-cmd={kill_by_pid_command(pids)}")
             if only is not None:
                 argv.append(f"--only={','.join(only)}")
             needs = plugin_requirements()
@@ -160,7 +181,8 @@ def run_suite(
                 if isinstance(partial, bytes):
                     partial = partial.decode(errors="replace")
                 output = f"suite timed out after {RUN_TIMEOUT_S} s\n{partial}"
-            output += f"\n--- server log ---\n{server.log()[-3000:]}"
+            logs = [n.log() for n in server.nodes] if nodes > 1 else [server.log()]
+            output += "".join(f"\n--- server log ---\n{log[-3000:]}" for log in logs)
         verdicts: dict[str, str] = {}
         details: dict[str, list[str]] = {}
         broken: set[str] = set()
@@ -186,17 +208,17 @@ def reference_command() -> list[str]:
 class Campaign:
     """All the runs this session selected, in a thread pool; longest (whole suite) first."""
 
-    def __init__(self, mutants: list[Mutant], environments: list[str]) -> None:
+    def __init__(self, mutants: list[Mutant], references: list[str]) -> None:
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="selftest")
         self.runs: dict[str, Future[SuiteRun]] = {}
-        for environment in environments:
-            label = f"reference-{environment}"
-            self.runs[label] = self._pool.submit(
-                run_suite, label, reference_command(), environment, None
+        for reference in references:
+            environment, nodes = REFERENCE_RUNS[reference]
+            self.runs[reference] = self._pool.submit(
+                run_suite, reference, reference_command(), environment, None, nodes
             )
         for m in mutants:
             self.runs[m.name] = self._pool.submit(
-                run_suite, m.name, mutant_command(m.name), m.environment, m.only
+                run_suite, m.name, mutant_command(m.name), m.environment, m.only, m.nodes
             )
 
     def result(self, label: str) -> SuiteRun:
@@ -206,6 +228,19 @@ class Campaign:
         for future in self.runs.values():
             future.cancel()
         self._pool.shutdown(wait=True)
+
+
+# The unbroken server's runs: each environment as one node, and a cluster of three nodes
+# sharing a Redis server (D33, D34), against which the cluster mutants are judged too.
+CLUSTER_NODES = 3
+REFERENCE_RUNS: dict[str, tuple[str, int]] = {
+    **{f"reference-{e}": (e, 1) for e in ENVIRONMENTS},
+    "reference-cluster": ("development", CLUSTER_NODES),
+}
+
+
+def reference_of(m: Mutant) -> str:
+    return "reference-cluster" if m.nodes > 1 else f"reference-{m.environment}"
 
 
 def _selected(session: pytest.Session, test: str) -> list[str]:
@@ -246,9 +281,9 @@ def test_every_mutant_applies_and_names_catalogue_requirements() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("name", list(ENVIRONMENTS), ids=[f"reference-{e}" for e in ENVIRONMENTS])
+@pytest.mark.parametrize("name", list(REFERENCE_RUNS))
 def test_the_unbroken_server_passes_everything(campaign: Campaign, name: str) -> None:
-    run = campaign.result(f"reference-{name}")
+    run = campaign.result(name)
     assert run.verdicts, f"no report from the suite:\n{run.tail()}"
     # Strict: every requirement passed or does not apply to this declaration; no skip,
     # no inconclusive result, no error of the suite, nothing stale.
@@ -262,7 +297,7 @@ def test_the_unbroken_server_passes_everything(campaign: Campaign, name: str) ->
 
 
 def test_every_requirement_passes_in_some_environment(campaign: Campaign) -> None:
-    runs = [campaign.result(f"reference-{e}") for e in ENVIRONMENTS]
+    runs = [campaign.result(label) for label in REFERENCE_RUNS]
     if any(not run.verdicts for run in runs):
         pytest.skip("an environment's run has no report (its own test says why)")
     never = [
@@ -277,7 +312,7 @@ def test_mutant_is_reported_under_its_requirement(
 ) -> None:
     m = MUTANTS[name]
     run = campaign.result(name)
-    unbroken = f"reference-{m.environment}"
+    unbroken = reference_of(m)
     if unbroken in campaign.runs:
         # A mutant must run where its rule applies, or it proves nothing.
         verdicts = campaign.result(unbroken).verdicts
