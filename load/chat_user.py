@@ -156,7 +156,7 @@ class Run:
     def rate_limits(self) -> RateLimits:
         """D22: read the limits in force from /websocket/health once per process."""
         if self.limits is None:
-            host = (self.environment.host if self.environment else None) or ""
+            host = node_urls(self.environment.host if self.environment else None)[0]
             try:
                 with urllib.request.urlopen(host.rstrip("/") + "/websocket/health", timeout=5) as r:
                     self.limits = RateLimits.from_health(json.load(r))
@@ -374,8 +374,9 @@ class ChatUser(User):
         started = time.time()
         try:
             token = RUN.token_for(self.user_id)
+            nodes = node_urls(self.host)
             conn = ChatConnection(
-                self.host or "",
+                nodes[self.index % len(nodes)],  # D33: users spread over the nodes
                 token=token,
                 namespace=getattr(options, "namespace", "/chat"),
                 on_event=self._on_event,
@@ -600,6 +601,11 @@ def _describe(status: int | None, detail: str) -> str:
         phrase = STATUS_PHRASES.get(status, "")
         return f"{status} {phrase}".strip()
     return detail or "failed"
+
+
+def node_urls(host: str | None) -> list[str]:
+    """The nodes of one logical server, as -H/--host names them (comma-separated)."""
+    return [u.strip() for u in (host or "").split(",") if u.strip()] or [""]
 
 
 def set_scenario(name: str) -> None:

@@ -64,7 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
         "-H",
         "--host",
         default=None,
-        help="target server URL; without it the reference server is started",
+        help="target server URL; the nodes of one logical server comma-separated (users are "
+        "spread over them); without it the reference server is started",
+    )
+    parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="without --host: start the reference server as a cluster of this many nodes "
+        "sharing a Redis server of its own (needs redis-server on PATH and the [cluster] "
+        "extra)",
     )
     parser.add_argument(
         "--out", default=None, help="output folder (default: load-results/SCENARIO-TIMESTAMP)"
@@ -148,17 +157,33 @@ def main(argv: list[str] | None = None) -> int:
         if args.server_cmd is not None:
             note = "rate limits: those of the server started with --server-cmd"
         command = server_command(None if args.server_cmd is None else shlex.split(args.server_cmd))
-        server = RunningServer(env, command=pinned(command, args.server_cpus))
-        host = server.url
         what = "reference server" if args.server_cmd is None else f"server ({args.server_cmd})"
+        if args.nodes > 1:
+            from reference_server.testing import RunningCluster
+
+            server = RunningCluster(
+                args.nodes, env, command=pinned(command, args.server_cpus) or None
+            )
+            host = ",".join(server.urls)
+            what = f"{what}, a cluster of {args.nodes} nodes sharing {server.redis_url}"
+        else:
+            server = RunningServer(env, command=pinned(command, args.server_cpus))
+            host = server.url
         print(f"chatrooms-load: {what} at {host} (development)", flush=True)
     else:
         host = args.host
-        note = f"rate limits: those of {host} (read from its /websocket/health)"
+        note = f"rate limits: those of {host.split(',')[0]} (read from its /websocket/health)"
+    nodes = host.count(",") + 1
+    target = f"{what if args.host is None else host}: {nodes} node{'s' if nodes > 1 else ''}"
+    if nodes > 1:
+        target += ", users spread over them"
+    print(f"chatrooms-load: {target}", flush=True)
     if _has(locust_args, "--rate-note"):
         note = ""  # the caller said it
     if note:
         print(f"chatrooms-load: {note}", flush=True)
+    # The summary says which server and how many nodes (D33).
+    note = f"server {target}" + (f"; {note}" if note else "")
 
     command = [
         sys.executable,
@@ -183,9 +208,13 @@ def main(argv: list[str] | None = None) -> int:
         code = _run_locust(pinned(command, args.generator_cpus))
     finally:
         if server is not None:
+            started = list(getattr(server, "nodes", [server]))
             server.stop()
-            (out / "server.log").write_text(server.log(), encoding="utf-8")
-            server.log_path.unlink(missing_ok=True)
+            for n, node in enumerate(started):
+                name = "server.log" if nodes == 1 else f"server-node{n}.log"
+                if node.log_path.exists():
+                    (out / name).write_text(node.log(), encoding="utf-8")
+                    node.log_path.unlink(missing_ok=True)
     summary = _write_plot(out, scenario)
     if summary is not None:
         print(summary["text"], flush=True)
