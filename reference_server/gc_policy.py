@@ -8,11 +8,15 @@ collection every ~700 net allocations, each promotes the recipients still in fli
 those promotions soon trigger full collections that walk every object of every
 connection: 40-190 ms pauses in a room of 500 (benchmarks/README.md). `tuned` keeps the
 collector and its own rule for full collections (older garbage at most ~25% of what a
-full collection left) but counts 50,000 allocations before a young collection.
+full collection left) but counts 50,000 allocations before a young collection. So few
+middle collections then happen that the full one can wait for many minutes while
+connections come and go (a churn run's resident memory kept growing: benchmarks/README.md),
+so `tuned` also runs a full collection once a minute, from the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import threading
@@ -24,6 +28,7 @@ log = logging.getLogger("reference_server")
 
 # Young-generation allocations, young collections per middle one, middle per full.
 TUNED = (50_000, 20, 10)
+FULL_COLLECTION_EVERY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -32,13 +37,18 @@ class GcPolicy:
 
     name: str
     thresholds: tuple[int, int, int] | None
+    full_every_s: float | None = None
 
     def describe(self) -> str:
         current = self.thresholds or gc.get_threshold()
-        return f"gc {self.name} (thresholds {'/'.join(str(t) for t in current)})"
+        every = f", full every {self.full_every_s:g} s" if self.full_every_s else ""
+        return f"gc {self.name} (thresholds {'/'.join(str(t) for t in current)}{every})"
 
 
-POLICIES = {"tuned": GcPolicy("tuned", TUNED), "stock": GcPolicy("stock", None)}
+POLICIES = {
+    "tuned": GcPolicy("tuned", TUNED, FULL_COLLECTION_EVERY_S),
+    "stock": GcPolicy("stock", None),
+}
 
 
 def parse(raw: str) -> GcPolicy:
@@ -56,6 +66,13 @@ def parse(raw: str) -> GcPolicy:
 def apply(policy: GcPolicy) -> None:
     if policy.thresholds is not None:
         gc.set_threshold(*policy.thresholds)
+
+
+async def collect_periodically(every_s: float) -> None:
+    """A full collection every `every_s` seconds, run by the event loop between events."""
+    while True:
+        await asyncio.sleep(every_s)
+        gc.collect()
 
 
 class GcStats:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import socket
@@ -22,10 +23,19 @@ class ReferenceServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, app: ChatApp) -> None:
         super().__init__(config)
         self.chat_app = app
+        self._collector: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        every_s = self.chat_app.settings.gc.full_every_s
+        if every_s:  # see gc_policy.py
+            self._collector = asyncio.create_task(gc_policy.collect_periodically(every_s))
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         # Without this, open long-polls would hold uvicorn's graceful shutdown until
         # its timeout, and clients would see "transport close" and retry.
+        if self._collector is not None:
+            self._collector.cancel()
         await self.chat_app.disconnect_all()
         await super().shutdown(sockets)
 

@@ -17,7 +17,9 @@ def test_the_default_treatment_is_tuned_and_the_start_up_line_names_it() -> None
     assert settings.gc.name == "tuned"
     assert settings.gc.thresholds == gc_policy.TUNED
     assert settings.gc_stats_interval_ms is None
-    assert "gc tuned (thresholds 50000/20/10)" in startup_line(settings, "127.0.0.1", 3001)
+    assert settings.gc.full_every_s == gc_policy.FULL_COLLECTION_EVERY_S
+    line = startup_line(settings, "127.0.0.1", 3001)
+    assert "gc tuned (thresholds 50000/20/10, full every 60 s)" in line
 
 
 @pytest.mark.parametrize(
