@@ -257,8 +257,11 @@ async def test_every_node_reports_the_same_cluster_wide_figures(
     chat: Clients, room: str, target: Target
 ) -> None:
     count = several_nodes(target)
-    # Something to count on each node: a member per node, one of them typing.
-    members = [await chat.member(f"user{n}", room, node=n) for n in range(count)]
+    # Something to count on each node, and a different number on each (node n holds n + 1
+    # members), so that a node counting only its own sockets cannot agree by chance.
+    members = [
+        await chat.member(f"user{n}-{k}", room, node=n) for n in range(count) for k in range(n + 1)
+    ]
     await members[0].request("typing", {"roomId": room, "isTyping": True})
     deadline = time.monotonic() + target.timeout_ms / 1000
     while True:
