@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 
 import pytest
 
@@ -129,7 +130,7 @@ ORDER_PAIRS = [
 
 
 async def limited(
-    client: ChatClient, event: str, payload: dict[str, object], started: float, window_ms: int
+    client: ChatClient, event: str, payload: Mapping[str, object], started: float, window_ms: int
 ) -> None:
     """`client`'s allowance for `event` is used up: a valid `payload` gets 429 (else the
     order cannot be judged: no limit in force, or the window ended on its own)."""

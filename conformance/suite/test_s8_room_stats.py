@@ -63,7 +63,7 @@ async def test_a_user_with_two_sockets_in_the_room_counts_once(chat: Clients, ro
         where=lambda p: p["roomId"] == room,
     )
     sent = f"alice joins {room} from two sockets, bob from one; {reply.sent}"
-    listed = sorted(u.get("userId") for u in got.get("users") or [] if isinstance(u, dict))
+    listed = sorted(str(u.get("userId")) for u in got.get("users") or [] if isinstance(u, dict))
     expect.that(
         "SRV-ROOM-STATS-USERS-ONCE",
         got.get("userCount") == 2 and listed == sorted([alice.user_id, bob.user_id]),
