@@ -140,4 +140,8 @@ def test_a_skewed_harness_fails_the_self_check_naming_the_side(
     assert verdict.ok is False, result.describe()
     assert any(problem.startswith(side) for problem in verdict.problems), result.describe()
     other = "receive side wrong" if side == "send side wrong" else "send side wrong"
-    assert not any(problem.startswith(other) for problem in verdict.problems), result.describe()
+    # The other side must not be blamed at the median; a busy hub also delays the odd send,
+    # so its p95 may drift past 1 ms on a loaded machine without the send side being wrong.
+    assert not any(
+        problem.startswith(other) and " p50 " in problem for problem in verdict.problems
+    ), result.describe()
