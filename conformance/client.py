@@ -50,6 +50,16 @@ class Reply:
     def arrived(self) -> bool:
         return self.channel != "none"
 
+    @property
+    def accepted(self) -> bool:
+        """The success response arrived (an `error` event or `success: false` is a refusal)."""
+        return (
+            self.arrived
+            and self.event != "error"
+            and isinstance(self.payload, dict)
+            and self.payload.get("success") is True
+        )
+
     def describe(self) -> str:
         if self.channel == "none":
             return f"nothing within {self.waited_ms} ms"

@@ -58,16 +58,6 @@ def by(user_id: str) -> Callable[[Any], bool]:
     return lambda p: p["userId"] == user_id
 
 
-def accepted(reply: Reply) -> bool:
-    payload = reply.payload
-    return (
-        reply.arrived
-        and reply.event != "error"
-        and isinstance(payload, dict)
-        and payload.get("success") is True
-    )
-
-
 @requirement("RL-CLUSTER-SHARED-ALLOWANCE")
 async def test_a_users_sockets_on_two_nodes_share_one_allowance(
     chat: Clients, room: str, target: Target
@@ -89,7 +79,7 @@ async def test_a_users_sockets_on_two_nodes_share_one_allowance(
         raise expect.Inconclusive(
             f"the race took {elapsed_ms:.0f} ms of a {target.declared.window_ms} ms window"
         )
-    admitted = sum(accepted(r) for r in replies)
+    admitted = sum(r.accepted for r in replies)
     expect.that(
         "RL-CLUSTER-SHARED-ALLOWANCE",
         admitted == limit,

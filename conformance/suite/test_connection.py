@@ -89,22 +89,6 @@ async def test_both_socket_io_transports_are_served(
     expect.response(rid, reply, "heartbeatResponse", success=True)
 
 
-@requirement("CONN-INVALID-NAMESPACE")
-async def test_a_namespace_other_than_the_configured_one_is_refused(
-    chat: Clients, target: Target
-) -> None:
-    other = "/not-" + target.namespace.strip("/") + "-" + chat.tag
-    intruder = chat.client("intruder", namespace=other)
-    outcome, data = await attempt(intruder, target, target.token(intruder.user_id, "x"), "auth")
-    expect.that(
-        "CONN-INVALID-NAMESPACE",
-        outcome != "accepted",
-        sent=f"connect to namespace {intruder.namespace} with a valid token",
-        expected="the connection is refused",
-        actual=f"{outcome} {data!r}",
-    )
-
-
 CHANNEL_REQUIREMENTS = {
     "auth": "AUTH-CONNECT-PAYLOAD-TOKEN",
     "header": "AUTH-HEADER-TOKEN",

@@ -64,16 +64,6 @@ def require_environment(target: Target, environment: str) -> None:
         )
 
 
-def accepted(reply: Reply) -> bool:
-    payload = reply.payload
-    return (
-        reply.arrived
-        and reply.event != "error"
-        and isinstance(payload, Mapping)
-        and payload.get("success") is True
-    )
-
-
 def refused(reply: Reply) -> bool:
     payload = reply.payload
     return reply.arrived and (
@@ -155,7 +145,7 @@ async def spend(
             shared_allowance(reply, f"the first {user.kind} of a fresh user")
         expect.that(
             requirement_id,
-            accepted(reply),
+            reply.accepted,
             sent=reply.sent,
             expected=f"success: {user.kind} number {n} of the {limit} allowed per window",
             actual=reply.describe(),
@@ -418,7 +408,7 @@ async def test_an_exhausted_join_allowance_limits_neither_other_kinds_nor_other_
         answer = await client.request(event, payload)
         expect.that(
             "RL-PER-USER-AND-KIND",
-            accepted(answer),
+            answer.accepted,
             sent=answer.sent,
             expected=f"success: alice's exhausted join allowance does not limit {what}",
             actual=answer.describe(),
@@ -529,7 +519,7 @@ async def test_refused_invalid_and_non_member_events_do_not_use_up_the_allowance
         reply = await user.send()
         expect.that(
             "RL-INVALID-NOT-COUNTED",
-            accepted(reply),
+            reply.accepted,
             sent=reply.sent,
             expected=f"success: {kind} number {user.sent} of {limit}, after {len(invalid)} "
             "refused (400/403) events that must not count",
@@ -569,14 +559,14 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
             max(0.0, user.first_answered_at + window / 1000 + margin_s - time.monotonic())
         )
         reply = await user.send()
-        if not accepted(reply):
+        if not reply.accepted:
             # Sliding or restarted window, or no reset at all? Wait a window after the
             # burst to tell them apart.
             await asyncio.sleep(max(0.0, burst_ended + window / 1000 + margin_s - time.monotonic()))
             again = await user.send()
             expect.that(
                 "RL-WINDOW-RESET",
-                accepted(again),
+                again.accepted,
                 sent=again.sent,
                 expected=f"success: a {window} ms window has ended since the first counted "
                 f"{kind} (and since the last)",
@@ -584,7 +574,7 @@ async def test_the_full_allowance_returns_when_the_window_that_began_with_the_fi
             )
         expect.that(
             "RL-FIXED-WINDOW",
-            accepted(reply),
+            reply.accepted,
             sent=reply.sent,
             expected=f"success: the window began with the first counted {kind} "
             f"{(time.monotonic() - start) * 1000:.0f} ms ago and lasts {window} ms",
