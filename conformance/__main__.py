@@ -89,6 +89,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{', '.join(described)} describes a --target; without one the suite starts "
                 "the reference server and declares its settings"
             )
+    from conformance.catalogue import load_catalogue
+    from conformance.plugin import selection_problem
+
+    problem = selection_problem(args.only, load_catalogue())
+    if problem:
+        parser.error(problem)
     if args.target:
         import pytest
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import traceback
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[results_key] = []
     config.stash[active_key] = False
+    only = option(config, "--only")
+    problem = selection_problem(only, load_catalogue()) if only is not None else None
+    if problem:
+        raise pytest.UsageError(problem)
     config.stash[config_key] = build_target(config)
     config.stash[expectations_key] = read_expectations(option(config, "--expectations"))
 
@@ -382,6 +386,27 @@ def selected_by(only: str | None, ids: list[str]) -> bool:
         return True
     wanted = [w.strip() for w in only.split(",") if w.strip()]
     return any(rid == w or (w.endswith("-") and rid.startswith(w)) for rid in ids for w in wanted)
+
+
+def selection_problem(only: str | None, catalogue: Iterable[str]) -> str | None:
+    """Why --only is unusable, or None: a word that selects no requirement would make a
+    run that checks nothing look like a clean pass."""
+    if only is None:
+        return None
+    ids = list(catalogue)
+    words = [w.strip() for w in only.split(",") if w.strip()]
+    if not words:
+        return f"--only names no requirement: {only!r}"
+    for word in words:
+        if not selected_by(word, ids):
+            hint = ""
+            if not word.endswith("-") and any(rid.startswith(word + "-") for rid in ids):
+                hint = f"; a prefix ends in '-': {word}-"
+            return (
+                f"--only {word!r} selects no requirement (exact ids, or prefixes ending "
+                f"in '-', e.g. RL-){hint}"
+            )
+    return None
 
 
 def pytest_collection_modifyitems(

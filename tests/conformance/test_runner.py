@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conformance.__main__ import pytest_argv
 from reference_server.testing import RunningServer
 
 # Each check runs the suite in a child process: slow, so it runs once (tox -e selftest).
@@ -124,6 +125,34 @@ def test_an_expectations_file_naming_unknown_ids_is_a_usage_error(
     )
     assert done.returncode == 4
     assert "unknown requirement ids: NOT-A-REQUIREMENT" in done.stderr
+
+
+@pytest.mark.parametrize("where", ["managed", "target", "plugin"])
+def test_an_only_that_selects_nothing_is_a_usage_error_not_an_empty_pass(
+    server: RunningServer, where: str
+) -> None:
+    # "RL-CLUSTER" (no trailing '-') matches no id: a run of nothing must not exit 0.
+    if where == "plugin":
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                *pytest_argv([*against(server, "--secret", SECRET, "--only", "RL-CLUSTER")]),
+                *FAST,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+        assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    else:
+        extra = against(server, "--secret", SECRET) if where == "target" else []
+        done = conformance(*extra, "--only", "EVT-JOIN-RESPONSE,RL-CLUSTER")
+        assert done.returncode == 2, done.stdout[-2000:]
+    assert "--only 'RL-CLUSTER' selects no requirement" in done.stdout + done.stderr
+    assert "RL-CLUSTER-" in done.stdout + done.stderr
 
 
 def test_a_target_without_a_token_source_is_a_usage_error(server: RunningServer) -> None:
