@@ -29,6 +29,10 @@ configuration (environment variables; flags override HOST and PORT):
   REFERENCE_GC_STATS_INTERVAL_MS  log RSS and gc.get_stats() every so many ms (default off)
   REDIS_URL                make this process a node of a cluster sharing this Redis
                            (D33; needs the [cluster] extra); unset: one process, in memory
+  REFERENCE_LEASE_TTL_MS   a cluster node's lease: lost after this long unrenewed (default 7000)
+  REFERENCE_LEASE_RENEW_MS how often a node renews it (default 2000; at most half the TTL)
+  REFERENCE_LEASE_CHECK_MS how often nodes look for lost nodes (default 1000); TTL + check
+                           at most 8000, so a lost node is swept within 10 s (D34)
 
 a local cluster: --nodes N starts a redis-server from PATH on a free port (no persistence;
 unless REDIS_URL or --redis-url is given), then N nodes on free ports, prints their URLs

@@ -127,13 +127,7 @@ def create_app(
     if settings.redis_url is not None:
         from reference_server.cluster import Cluster
 
-        cluster = Cluster(
-            settings.redis_url,
-            settings.namespace,
-            settings.limits,
-            settings.rate_limit_window_ms,
-            settings.enable_metrics,
-        )
+        cluster = Cluster(settings.redis_url, settings)
     return ChatApp(settings, clock or SystemClock(), store or MemoryStore(), cluster)
 
 

@@ -12,14 +12,15 @@ Only imported when REDIS_URL is set, so `pip install .` needs no Redis client; t
   user and kind (D21: timed by Redis, so the same window for every node).
 - `python-socketio`'s AsyncRedisManager carries emits to sockets on other nodes; Chat
   sends node-local emits (its own sockets, the D23 ping) with `ignore_queue`.
-- `ClusterNode`: this node's lease (D34). It holds `node:<id>` with a TTL of LEASE_TTL_MS,
-  renewed every RENEW_S, and records its sockets; every CHECK_S it looks at the other
-  registered nodes, and for one whose lease is gone exactly one survivor (an NX lock)
-  runs the disconnect of each of its sockets, which emits the departures (userLeft,
-  typing ends, userOffline; this server sends no roomUsers on a leave) through the
-  manager. So a node lost is cleaned up within LEASE_TTL_MS + CHECK_S + the sweep, under
-  the documented 10 s (LEASE_BOUND_S). A node that finds itself swept (a stall longer than
-  its lease) closes its own sockets; their clients reconnect.
+- `ClusterNode`: this node's lease (D34). It holds `node:<id>` with a TTL (settings
+  lease_ttl_ms, REFERENCE_LEASE_TTL_MS), renews it every lease_renew_ms and records its
+  sockets; every lease_check_ms it looks at the other registered nodes, and for one whose
+  lease is gone exactly one survivor (an NX lock) runs the disconnect of each of its
+  sockets, which emits the departures (userLeft, typing ends, userOffline; this server
+  sends no roomUsers on a leave) through the manager. So a node lost is cleaned up within
+  TTL + check + the sweep; config.py refuses timings that would not fit the documented
+  10 s (LEASE_BOUND_S). A node that finds itself swept (a stall longer than its lease)
+  closes its own sockets; their clients reconnect.
 """
 
 from __future__ import annotations
@@ -37,17 +38,15 @@ import redis.asyncio as aioredis
 import socketio
 
 from reference_server.auth import Identity
+from reference_server.config import LEASE_BOUND_MS, Settings
 from reference_server.rate_limit import Kind, Limits
 from reference_server.state import COUNTER_NAMES, Counter, JoinResult, LeaveResult, RoomDetail
 
 log = logging.getLogger("reference_server")
 
-# D34: a node's lease. The key lives LEASE_TTL_MS after its last renewal; survivors look
-# every CHECK_S, so a lost node's sockets are gone within LEASE_BOUND_S of its death.
-LEASE_TTL_MS = 7_000
-RENEW_S = 2.0
-CHECK_S = 1.0
-LEASE_BOUND_S = 10.0
+# D34: a lost node's sockets are gone within LEASE_BOUND_S of its death (config.py keeps
+# the lease's TTL + check interval inside it).
+LEASE_BOUND_S = LEASE_BOUND_MS / 1000
 _SWEEP_LOCK_MS = 60_000
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -407,12 +406,23 @@ class ClusterNode:
     """This node's membership of the cluster (D34): lease, sweep of lost nodes."""
 
     def __init__(
-        self, client: aioredis.Redis, prefix: str, node_id: str, store: RedisStore
+        self,
+        client: aioredis.Redis,
+        prefix: str,
+        node_id: str,
+        store: RedisStore,
+        *,
+        ttl_ms: int,
+        renew_ms: int,
+        check_ms: int,
     ) -> None:
         self.redis = client
         self.prefix = prefix
         self.node_id = node_id
         self.store = store
+        self.ttl_ms = ttl_ms
+        self.renew_s = renew_ms / 1000
+        self.check_ms = check_ms
         self._tasks: list[asyncio.Task[None]] = []
 
     def _key(self, name: str) -> str:
@@ -442,14 +452,14 @@ class ClusterNode:
         """Renew the lease; False when this node had been given up for lost."""
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.sismember(self._key("nodes"), self.node_id)
-            pipe.set(self._key(f"node:{self.node_id}"), "1", px=LEASE_TTL_MS)
+            pipe.set(self._key(f"node:{self.node_id}"), "1", px=self.ttl_ms)
             pipe.sadd(self._key("nodes"), self.node_id)
             registered, _, _ = await pipe.execute()
         return bool(registered)
 
     async def _renew_forever(self, drop_local: Callable[[], Awaitable[None]]) -> None:
         while True:
-            await asyncio.sleep(RENEW_S)
+            await asyncio.sleep(self.renew_s)
             try:
                 if not await self._renew():
                     # Another node swept this one (its lease lapsed: a stall, a partition):
@@ -464,7 +474,7 @@ class ClusterNode:
 
     async def _watch_forever(self, disconnect: Disconnect) -> None:
         while True:
-            await asyncio.sleep(CHECK_S)
+            await asyncio.sleep(self.check_ms / 1000)
             try:
                 await self.sweep(disconnect)
             except asyncio.CancelledError:
@@ -493,17 +503,26 @@ class Cluster:
     """What a node needs to be a cluster member: one Redis client, the shared state, the
     client manager and the lease."""
 
-    def __init__(
-        self, url: str, namespace: str, limits: Limits, window_ms: int, metrics: bool
-    ) -> None:
+    def __init__(self, url: str, settings: Settings) -> None:
         self.url = url
         self.node_id = uuid.uuid4().hex[:12]
+        namespace = settings.namespace
         prefix = f"chatrooms:{namespace}:"
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
         self.store = RedisStore(self.redis, prefix, self.node_id)
-        self.counters = RedisCounters(self.redis, prefix, metrics)
-        self.limiter = RedisRateLimiter(self.redis, prefix, limits, window_ms)
-        self.node = ClusterNode(self.redis, prefix, self.node_id, self.store)
+        self.counters = RedisCounters(self.redis, prefix, settings.enable_metrics)
+        self.limiter = RedisRateLimiter(
+            self.redis, prefix, settings.limits, settings.rate_limit_window_ms
+        )
+        self.node = ClusterNode(
+            self.redis,
+            prefix,
+            self.node_id,
+            self.store,
+            ttl_ms=settings.lease_ttl_ms,
+            renew_ms=settings.lease_renew_ms,
+            check_ms=settings.lease_check_ms,
+        )
         self.manager = socketio.AsyncRedisManager(url, channel=f"chatrooms:{namespace}")
 
     def describe(self) -> str:

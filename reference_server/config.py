@@ -64,6 +64,11 @@ class Settings:
     gc_stats_interval_ms: int | None = None
     # D33: a node of a cluster sharing this Redis (None: one process, in memory).
     redis_url: str | None = None
+    # D34: a cluster node's lease (cluster.py): its TTL, how often the node renews it and
+    # how often the others look for a lost node. Not in the API document, not in /health.
+    lease_ttl_ms: int = 7_000
+    lease_renew_ms: int = 2_000
+    lease_check_ms: int = 1_000
 
     @property
     def production(self) -> bool:
@@ -123,6 +128,7 @@ class Settings:
                 else None
             ),
             redis_url=_redis_url(environ),
+            **_lease(environ),
         )
 
     def replace(self, **changes: object) -> Settings:
@@ -199,6 +205,31 @@ def _gc_policy(environ: Mapping[str, str]) -> GcPolicy:
             "REFERENCE_GC must be tuned, stock or three whole numbers t0,t1,t2 "
             f"(gc.set_threshold), got {raw!r}"
         ) from None
+
+
+# D34: a lost node's sockets are removed within this bound (interpretation.md: 10 s for the
+# reference server); the sweep itself is given SWEEP_MARGIN_MS of it.
+LEASE_BOUND_MS = 10_000
+SWEEP_MARGIN_MS = 2_000
+
+
+def _lease(environ: Mapping[str, str]) -> dict[str, int]:
+    ttl = _milliseconds(environ, "REFERENCE_LEASE_TTL_MS", Settings.lease_ttl_ms)
+    renew = _milliseconds(environ, "REFERENCE_LEASE_RENEW_MS", Settings.lease_renew_ms)
+    check = _milliseconds(environ, "REFERENCE_LEASE_CHECK_MS", Settings.lease_check_ms)
+    if 2 * renew > ttl:
+        # A renewal late by one period must not get a live node swept.
+        raise ConfigError(
+            f"REFERENCE_LEASE_RENEW_MS must be at most half of REFERENCE_LEASE_TTL_MS "
+            f"({ttl} ms), got {str(renew)!r}"
+        )
+    if ttl + check > LEASE_BOUND_MS - SWEEP_MARGIN_MS:
+        raise ConfigError(
+            f"REFERENCE_LEASE_TTL_MS + REFERENCE_LEASE_CHECK_MS must be at most "
+            f"{LEASE_BOUND_MS - SWEEP_MARGIN_MS} ms, so that a lost node's sockets are removed "
+            f"within the documented {LEASE_BOUND_MS // 1000} s (D34), got {ttl} + {check}"
+        )
+    return {"lease_ttl_ms": ttl, "lease_renew_ms": renew, "lease_check_ms": check}
 
 
 def _redis_url(environ: Mapping[str, str]) -> str | None:

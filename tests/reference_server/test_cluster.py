@@ -272,6 +272,25 @@ async def test_a_killed_nodes_users_depart_within_the_lease_and_a_new_node_joins
     assert figures(cluster.urls[0])["connectedUsers"] == 3
 
 
+def test_a_node_refuses_lease_timings_beyond_the_documented_bound() -> None:
+    # D34: a node whose TTL + check interval leave no room for the sweep within 10 s would
+    # break the documented bound: it stops at start-up with one line, as for other values.
+    env = {**os.environ, "REFERENCE_LEASE_TTL_MS": "9000", "REDIS_URL": "redis://127.0.0.1:1"}
+    run = subprocess.run(
+        [sys.executable, "-m", "reference_server", "--port", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip() == (
+        "chatrooms-server: error: REFERENCE_LEASE_TTL_MS + REFERENCE_LEASE_CHECK_MS must be "
+        "at most 8000 ms, so that a lost node's sockets are removed within the documented "
+        "10 s (D34), got 9000 + 1000"
+    )
+
+
 # -- chatrooms-server --nodes ---------------------------------------------------------------
 
 

@@ -126,6 +126,10 @@ def test_only_production_selects_the_production_limits(
         ("FRONTEND_URL", "http://ok.example,,"),
         ("WS_NAMESPACE", "chat"),
         ("WS_NAMESPACE", "/chat room"),
+        ("REFERENCE_LEASE_TTL_MS", "7s"),
+        ("REFERENCE_LEASE_TTL_MS", "0"),
+        ("REFERENCE_LEASE_RENEW_MS", "-1"),
+        ("REFERENCE_LEASE_CHECK_MS", "1.5"),
     ],
 )
 def test_bad_values_stop_start_up_with_one_line_naming_the_variable(name: str, raw: str) -> None:
@@ -135,6 +139,62 @@ def test_bad_values_stop_start_up_with_one_line_naming_the_variable(name: str, r
     assert message.startswith(name), message
     assert "\n" not in message
     assert repr(raw.strip()) in message, "the message shows the value it could not use"
+
+
+def test_the_lease_timings_default_to_7000_2000_1000_ms_and_can_be_set() -> None:
+    # D34: a cluster node's lease (not in the API document, not in /health).
+    defaults = Settings.from_env({})
+    assert (defaults.lease_ttl_ms, defaults.lease_renew_ms, defaults.lease_check_ms) == (
+        7_000,
+        2_000,
+        1_000,
+    )
+    env = {
+        "REFERENCE_LEASE_TTL_MS": "2000",
+        "REFERENCE_LEASE_RENEW_MS": "1000",
+        "REFERENCE_LEASE_CHECK_MS": "250",
+    }
+    settings = Settings.from_env(env)
+    assert (settings.lease_ttl_ms, settings.lease_renew_ms, settings.lease_check_ms) == (
+        2_000,
+        1_000,
+        250,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"REFERENCE_LEASE_RENEW_MS": "3501"},
+            "REFERENCE_LEASE_RENEW_MS must be at most half of REFERENCE_LEASE_TTL_MS "
+            "(7000 ms), got '3501'",
+        ),
+        (
+            {"REFERENCE_LEASE_TTL_MS": "1000", "REFERENCE_LEASE_RENEW_MS": "1000"},
+            "REFERENCE_LEASE_RENEW_MS must be at most half of REFERENCE_LEASE_TTL_MS "
+            "(1000 ms), got '1000'",
+        ),
+        (
+            {"REFERENCE_LEASE_TTL_MS": "7001"},
+            "REFERENCE_LEASE_TTL_MS + REFERENCE_LEASE_CHECK_MS must be at most 8000 ms, so "
+            "that a lost node's sockets are removed within the documented 10 s (D34), "
+            "got 7001 + 1000",
+        ),
+        (
+            {"REFERENCE_LEASE_CHECK_MS": "1500"},
+            "REFERENCE_LEASE_TTL_MS + REFERENCE_LEASE_CHECK_MS must be at most 8000 ms, so "
+            "that a lost node's sockets are removed within the documented 10 s (D34), "
+            "got 7000 + 1500",
+        ),
+    ],
+)
+def test_lease_timings_that_break_the_lease_stop_start_up(
+    env: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value) == message
 
 
 def test_the_heartbeat_message_says_what_is_expected() -> None:
