@@ -95,7 +95,12 @@ class ChatApp:
 
     async def _start(self) -> None:
         if self.cluster is not None:
-            await self.cluster.start(self.sio, self.chat.disconnect, self._drop_local)
+            await self.cluster.start(
+                self.sio,
+                self.chat.disconnect,
+                self._drop_local,
+                self.chat.typing_indicator.ended_in_store,
+            )
         if self.settings.enable_heartbeat:
             self._heartbeat = asyncio.create_task(
                 ping_forever(

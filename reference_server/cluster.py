@@ -21,6 +21,11 @@ Only imported when REDIS_URL is set, so `pip install .` needs no Redis client; t
   TTL + check + the sweep; config.py refuses timings that would not fit the documented
   10 s (LEASE_BOUND_S). A node that finds itself swept (a stall longer than its lease)
   closes its own sockets; their clients reconnect.
+- Typing timeouts (D18) run as timers on the node that got `typing: true`; a timer dies
+  with its node, and the user may still be in the room through a socket elsewhere. So
+  the typing state also carries its deadline (Redis's clock) in `typing_due`, and at each
+  check every node ends the entries overdue by more than a check interval in one script:
+  each ends once, by whichever node's script removes it, and is announced by that node.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
 import socketio
+from redis.commands.core import AsyncScript
 
 from reference_server.auth import Identity
 from reference_server.config import LEASE_BOUND_MS, Settings
@@ -48,6 +54,9 @@ log = logging.getLogger("reference_server")
 # the lease's TTL + check interval inside it).
 LEASE_BOUND_S = LEASE_BOUND_MS / 1000
 _SWEEP_LOCK_MS = 60_000
+# D18: at most so many overdue typing entries are ended by one script call (the rest at
+# the next check), so that one call never holds Redis for long.
+_OVERDUE_BATCH = 500
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -76,6 +85,17 @@ def redacted(url: str) -> str:
 
 
 # -- the scripts: KEYS are unused (one Redis, not Redis Cluster); ARGV[1] is the prefix ----
+
+# D18 across nodes: `typing_due` holds every (room, user) typing, scored by its deadline in
+# ms on Redis's clock; a member is "<#room>:<room><user>" (any characters in either id).
+# Every script starts with these two functions (RedisStore registers them so).
+_DUE = """
+local function due_member(rid, uid) return string.len(rid) .. ':' .. rid .. uid end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
 
 _ADD_SOCKET = """
 local p, sid, uid, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -157,13 +177,17 @@ if redis.call('HINCRBY', room .. ':ucount', uid, -1) <= 0 then
   left = 1
   if redis.call('ZREM', room .. ':typing', uid) == 1 then
     redis.call('HDEL', room .. ':tokens', uid)
+    redis.call('ZREM', p .. 'typing_due', due_member(rid, uid))
     redis.call('DECR', p .. 'typing_pairs')
     typing = 1
   end
 end
 if redis.call('ZCARD', room .. ':socks') == 0 then
-  local gone = redis.call('ZCARD', room .. ':typing')
-  if gone > 0 then redis.call('DECRBY', p .. 'typing_pairs', gone) end
+  local gone = redis.call('ZRANGE', room .. ':typing', 0, -1)
+  for _, other in ipairs(gone) do
+    redis.call('ZREM', p .. 'typing_due', due_member(rid, other))
+  end
+  if #gone > 0 then redis.call('DECRBY', p .. 'typing_pairs', #gone) end
   redis.call('DEL', room, room .. ':socks', room .. ':ucount', room .. ':users',
     room .. ':typing', room .. ':tokens')
   redis.call('ZREM', p .. 'rooms', rid)
@@ -172,11 +196,13 @@ return {1, left, typing}
 """
 
 _SET_TYPING = """
-local p, uid, rid, typing, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local p, uid, rid, typing, token, timeout_ms = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local room = p .. 'room:' .. rid
 if redis.call('EXISTS', room) == 0 then return 0 end
 if typing == '1' then
   redis.call('HSET', room .. ':tokens', uid, token)
+  local deadline = now_ms() + tonumber(timeout_ms)
+  redis.call('ZADD', p .. 'typing_due', string.format('%.0f', deadline), due_member(rid, uid))
   if redis.call('ZSCORE', room .. ':typing', uid) then return 0 end
   redis.call('ZADD', room .. ':typing', redis.call('INCR', p .. 'seq'), uid)
   redis.call('INCR', p .. 'typing_pairs')
@@ -184,6 +210,7 @@ if typing == '1' then
 end
 if redis.call('ZREM', room .. ':typing', uid) == 1 then
   redis.call('HDEL', room .. ':tokens', uid)
+  redis.call('ZREM', p .. 'typing_due', due_member(rid, uid))
   redis.call('DECR', p .. 'typing_pairs')
   return 1
 end
@@ -195,11 +222,37 @@ local p, uid, rid, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local room = p .. 'room:' .. rid
 if redis.call('HGET', room .. ':tokens', uid) ~= token then return 0 end
 redis.call('HDEL', room .. ':tokens', uid)
+redis.call('ZREM', p .. 'typing_due', due_member(rid, uid))
 if redis.call('ZREM', room .. ':typing', uid) == 1 then
   redis.call('DECR', p .. 'typing_pairs')
   return 1
 end
 return 0
+"""
+
+# D18, D34: typing whose deadline passed more than `grace` ms ago (its timer died with its
+# node): end it here, once; returns user, room pairs to announce.
+_EXPIRE_OVERDUE = """
+local p, grace, batch = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local cutoff = string.format('%.0f', now_ms() - grace)
+local out = {}
+for _, member in ipairs(
+  redis.call('ZRANGEBYSCORE', p .. 'typing_due', '-inf', cutoff, 'LIMIT', 0, batch)
+) do
+  redis.call('ZREM', p .. 'typing_due', member)
+  local colon = string.find(member, ':', 1, true)
+  local n = tonumber(string.sub(member, 1, colon - 1))
+  local rid = string.sub(member, colon + 1, colon + n)
+  local uid = string.sub(member, colon + n + 1)
+  local room = p .. 'room:' .. rid
+  redis.call('HDEL', room .. ':tokens', uid)
+  if redis.call('ZREM', room .. ':typing', uid) == 1 then
+    redis.call('DECR', p .. 'typing_pairs')
+    table.insert(out, uid)
+    table.insert(out, rid)
+  end
+end
+return out
 """
 
 _TOUCH = """
@@ -242,19 +295,27 @@ return 1
 class RedisStore:
     """The Store over Redis (D33): every node of the cluster sees the same state."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, node_id: str) -> None:
+    def __init__(
+        self, client: aioredis.Redis, prefix: str, node_id: str, typing_timeout_ms: int
+    ) -> None:
         self.redis = client
         self.prefix = prefix
         self.node_id = node_id
-        self._add = client.register_script(_ADD_SOCKET)
-        self._remove = client.register_script(_REMOVE_SOCKET)
-        self._name = client.register_script(_DISPLAY_NAME)
-        self._join = client.register_script(_JOIN)
-        self._leave = client.register_script(_LEAVE)
-        self._set_typing = client.register_script(_SET_TYPING)
-        self._expire_typing = client.register_script(_EXPIRE_TYPING)
-        self._rooms = client.register_script(_ROOMS)
-        self._touch = client.register_script(_TOUCH)
+        self.typing_timeout_ms = typing_timeout_ms
+
+        def script(body: str) -> AsyncScript:
+            return client.register_script(_DUE + body)
+
+        self._add = script(_ADD_SOCKET)
+        self._remove = script(_REMOVE_SOCKET)
+        self._name = script(_DISPLAY_NAME)
+        self._join = script(_JOIN)
+        self._leave = script(_LEAVE)
+        self._set_typing = script(_SET_TYPING)
+        self._expire_typing = script(_EXPIRE_TYPING)
+        self._expire_overdue = script(_EXPIRE_OVERDUE)
+        self._rooms = script(_ROOMS)
+        self._touch = script(_TOUCH)
 
     def _key(self, name: str) -> str:
         return self.prefix + name
@@ -336,13 +397,20 @@ class RedisStore:
         await self._touch(keys=[self._key("room:" + room_id)], args=[_ms(at)])
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
+        flag = "1" if typing else "0"
         changed = await self._set_typing(
-            args=[self.prefix, user_id, room_id, "1" if typing else "0", token]
+            args=[self.prefix, user_id, room_id, flag, token, self.typing_timeout_ms]
         )
         return bool(changed)
 
     async def expire_typing(self, user_id: str, room_id: str, token: str) -> bool:
         return bool(await self._expire_typing(args=[self.prefix, user_id, room_id, token]))
+
+    async def expire_overdue_typing(self, grace_ms: int) -> list[tuple[str, str]]:
+        """End the typing whose deadline passed more than grace_ms ago, whichever node's
+        timer should have ended it (D18, D34); (user, room) of each, ended here once."""
+        flat = _strs(await self._expire_overdue(args=[self.prefix, grace_ms, _OVERDUE_BATCH]))
+        return list(zip(flat[0::2], flat[1::2], strict=True))
 
     async def typing_users(self, room_id: str) -> list[str]:
         return _strs(await self.redis.zrange(self._key(f"room:{room_id}:typing"), 0, -1))
@@ -400,10 +468,12 @@ class RedisRateLimiter:
 
 
 Disconnect = Callable[[str, str], Awaitable[None]]
+TypingEnded = Callable[[str, str], Awaitable[None]]
 
 
 class ClusterNode:
-    """This node's membership of the cluster (D34): lease, sweep of lost nodes."""
+    """This node's membership of the cluster (D34): lease, sweep of lost nodes, and the
+    typing timeouts whose timers were lost with a node (D18)."""
 
     def __init__(
         self,
@@ -429,12 +499,15 @@ class ClusterNode:
         return self.prefix + name
 
     async def start(
-        self, disconnect: Disconnect, drop_local: Callable[[], Awaitable[None]]
+        self,
+        disconnect: Disconnect,
+        drop_local: Callable[[], Awaitable[None]],
+        typing_ended: TypingEnded,
     ) -> None:
         await self._renew()
         self._tasks = [
             asyncio.create_task(self._renew_forever(drop_local)),
-            asyncio.create_task(self._watch_forever(disconnect)),
+            asyncio.create_task(self._watch_forever(disconnect, typing_ended)),
         ]
 
     async def stop(self) -> None:
@@ -472,7 +545,7 @@ class ClusterNode:
             except Exception:
                 log.exception("renewing the lease of node %s failed", self.node_id)
 
-    async def _watch_forever(self, disconnect: Disconnect) -> None:
+    async def _watch_forever(self, disconnect: Disconnect, typing_ended: TypingEnded) -> None:
         while True:
             await asyncio.sleep(self.check_ms / 1000)
             try:
@@ -481,6 +554,18 @@ class ClusterNode:
                 raise
             except Exception:
                 log.exception("checking the other nodes' leases failed")
+            try:
+                await self.end_overdue_typing(typing_ended)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("ending overdue typing failed")
+
+    async def end_overdue_typing(self, typing_ended: TypingEnded) -> None:
+        """D18 + D34: a typing timeout whose timer is gone (its node was lost, or is stalled
+        past a check interval) ends here; the script hands each one to one node only."""
+        for user_id, room_id in await self.store.expire_overdue_typing(self.check_ms):
+            await typing_ended(user_id, room_id)
 
     async def sweep(self, disconnect: Disconnect) -> None:
         """For each registered node whose lease is gone, exactly one survivor (an NX lock)
@@ -509,7 +594,7 @@ class Cluster:
         namespace = settings.namespace
         prefix = f"chatrooms:{namespace}:"
         self.redis = aioredis.Redis.from_url(url, decode_responses=True)
-        self.store = RedisStore(self.redis, prefix, self.node_id)
+        self.store = RedisStore(self.redis, prefix, self.node_id, settings.typing_timeout_ms)
         self.counters = RedisCounters(self.redis, prefix, settings.enable_metrics)
         self.limiter = RedisRateLimiter(
             self.redis, prefix, settings.limits, settings.rate_limit_window_ms
@@ -533,6 +618,7 @@ class Cluster:
         sio: socketio.AsyncServer,
         disconnect: Disconnect,
         drop_local: Callable[[], Awaitable[None]],
+        typing_ended: TypingEnded,
     ) -> None:
         await self.redis.ping()  # fail at start-up, not at the first client
         # Listen before the first client: an emit from another node must not be missed
@@ -545,7 +631,7 @@ class Cluster:
             if pubsub is not None and pubsub.subscribed:
                 break
             await asyncio.sleep(0.01)
-        await self.node.start(disconnect, drop_local)
+        await self.node.start(disconnect, drop_local, typing_ended)
 
     async def stop(self) -> None:
         await self.node.stop()

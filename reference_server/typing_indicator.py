@@ -9,6 +9,8 @@ ms without a new `typing: true` end it. Others hear `userTyping` when the state 
 Each `typing: true` records a fresh token with the state; a timeout ends typing only if
 its token is still the latest (Store.expire_typing), so in a cluster a refresh on
 another node outlives this node's pending timer, and the end is announced once (D33).
+A timer dies with its node (D34): the cluster's store keeps each deadline too and ends
+what is overdue from any node (cluster.py), which announces it through ended_in_store.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class TypingIndicator:
     def forget(self, user_id: str, room_id: str) -> None:
         """The user left the room for good; the Store already ended its typing there."""
         self._cancel(user_id, room_id)
+
+    async def ended_in_store(self, user_id: str, room_id: str) -> None:
+        """The Store ended this typing at its deadline, for a timer lost with its node
+        (D18, D34): announce it. A local timer, if any, finds its token gone."""
+        await self._on_expired(user_id, room_id)
 
     def stop_all(self) -> None:
         for timer in self._timers.values():

@@ -17,20 +17,32 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 
 from chatrooms_fixtures.tokens import mint
 from conformance.client import ChatClient
-from reference_server.cluster import LEASE_BOUND_S
+from reference_server.auth import Identity
+from reference_server.cluster import LEASE_BOUND_S, RedisStore
+from reference_server.config import SWEEP_MARGIN_MS
 from reference_server.testing import RedisServer, RunningCluster
 
 SECRET = "cluster-test-secret-of-at-least-32-bytes"
 NAMESPACE = "/chat"
 QUIET_S = 0.8  # how long "must not receive" listens
+# D34 with a short lease, for fast node-loss tests; the bound a loss is judged against
+# follows from these timings as config.py derives the documented 10 s from the defaults.
+FAST_LEASE = {
+    "REFERENCE_LEASE_TTL_MS": "2000",
+    "REFERENCE_LEASE_RENEW_MS": "500",
+    "REFERENCE_LEASE_CHECK_MS": "250",
+}
+FAST_LEASE_BOUND_S = (2000 + 250 + SWEEP_MARGIN_MS) / 1000
 
 
 def fresh(redis_server: RedisServer) -> str:
@@ -202,7 +214,9 @@ async def test_a_typing_refresh_on_another_node_outlives_the_first_nodes_timeout
     redis_server: RedisServer, clients: list[ChatClient]
 ) -> None:
     timeout_ms = 1000
-    env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms)}
+    # FAST_LEASE: the overdue-typing check (D34) runs often and would end typing at the
+    # first deadline + 0.25-0.5 s if the refresh had not moved the deadline in Redis too.
+    env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms), **FAST_LEASE}
     with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
         observer = await connect(clients, running.urls[2], "watcher")
         await joined(observer, "desk")
@@ -224,6 +238,40 @@ async def test_a_typing_refresh_on_another_node_outlives_the_first_nodes_timeout
         assert end.at - refreshed >= timeout_ms / 1000 * 0.95
         await asyncio.sleep(QUIET_S)
         assert len(observer.received("userTyping", ended)) == 1
+
+
+async def test_the_typing_deadlines_in_redis_follow_the_typing_state(
+    redis_server: RedisServer,
+) -> None:
+    # D18 across nodes: `typing_due` holds exactly the pairs typing, for any characters in
+    # the ids, and the overdue check ends each one once.
+    client = aioredis.Redis.from_url(fresh(redis_server), decode_responses=True)
+    store = RedisStore(client, "t:", "node-1", typing_timeout_ms=0)
+    user, room, now = "ü:ser 2", "ro:om:1", datetime.now(UTC)
+    due = lambda: client.zcard("t:typing_due")  # noqa: E731
+    try:
+        await store.add_socket("s1", Identity(user, "U"))
+        await store.join("s1", room, now)
+        assert await store.set_typing(user, room, True, "tok-1")
+        assert await due() == 1
+        assert await store.expire_overdue_typing(60_000) == []  # not a minute overdue
+        assert await store.expire_overdue_typing(0) == [(user, room)]
+        assert await store.expire_overdue_typing(0) == []  # once
+        assert await store.typing_pairs() == 0 and await store.typing_users(room) == []
+        assert not await store.expire_typing(user, room, "tok-1")  # the old timer: no-op
+        assert await due() == 0
+        for ends in ("typing false", "timer", "leave"):
+            assert await store.set_typing(user, room, True, "tok-2")
+            assert await due() == 1
+            if ends == "typing false":
+                assert await store.set_typing(user, room, False)
+            elif ends == "timer":
+                assert await store.expire_typing(user, room, "tok-2")
+            else:
+                assert (await store.leave("s1", room, now)).was_typing
+            assert await due() == 0, ends
+    finally:
+        await client.aclose()
 
 
 # -- D34 ------------------------------------------------------------------------------------
@@ -270,6 +318,55 @@ async def test_a_killed_nodes_users_depart_within_the_lease_and_a_new_node_joins
     assert await observer.next("userOnline", where=mine)
     assert await observer.next("userJoined", where=mine)
     assert figures(cluster.urls[0])["connectedUsers"] == 3
+
+
+async def test_typing_held_by_a_killed_node_ends_once_though_the_user_stays_in_the_room(
+    redis_server: RedisServer, clients: list[ChatClient]
+) -> None:
+    # D18 + D34: the typing timeout's timer lived on the killed node; the user is still in
+    # the room through a socket on another node, so no departure ends the typing either.
+    timeout_ms = 1000
+    env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms), **FAST_LEASE}
+    with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
+        observer = await connect(clients, running.urls[2], "watcher")
+        await joined(observer, "desk")
+        doomed = await connect(clients, running.urls[0], "typist")
+        stays = await connect(clients, running.urls[1], "typist")
+        await joined(doomed, "desk")
+        await joined(stays, "desk")
+        mine = lambda p: p["userId"] == "typist"  # noqa: E731
+        ended = lambda p: mine(p) and p["isTyping"] is False  # noqa: E731
+        sent = time.monotonic()
+        typed = await doomed.request("typing", {"roomId": "desk", "isTyping": True})
+        assert typed.payload["success"] is True
+        replied = time.monotonic()
+        assert await observer.next("userTyping", where=lambda p: mine(p) and p["isTyping"])
+        running.nodes[0].kill()  # SIGKILL: the timer dies with the node
+        killed = time.monotonic()
+
+        within_s = timeout_ms / 1000 + FAST_LEASE_BOUND_S
+        end = await observer.next(
+            "userTyping", where=ended, within_ms=int((replied + within_s - time.monotonic()) * 1000)
+        )
+        assert end is not None, "typing held by the killed node never ended"
+        assert end.at - sent >= timeout_ms / 1000 * 0.95, "ended before WS_TYPING_TIMEOUT"
+        seen = [figures(url) for url in running.urls[1:]]
+        assert all(s["totalTypingUsers"] == 0 for s in seen), seen
+
+        # Past the lease: the killed node's socket is swept, the typing end came once, and
+        # the user never left the room (its other socket is still in it).
+        await asyncio.sleep(max(0.0, killed + FAST_LEASE_BOUND_S - time.monotonic()) + QUIET_S)
+        assert len(observer.received("userTyping", ended)) == 1
+        assert observer.received("userLeft", mine) == []
+        assert observer.received("userOffline", mine) == []
+        after = [figures(url) for url in running.urls[1:]]
+        assert after[0] == after[1], after
+        assert after[0]["totalTypingUsers"] == 0
+        assert after[0]["stats"]["connections"]["current"] == 2  # the lease in FAST_LEASE
+        assert (await stays.request("getRoomStats", {"roomId": "desk"})).payload["success"]
+        room = await stays.next("roomStats")
+        assert room is not None
+        assert room.payload["typingUsers"] == [] and room.payload["userCount"] == 2
 
 
 def test_a_node_refuses_lease_timings_beyond_the_documented_bound() -> None:
