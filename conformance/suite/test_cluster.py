@@ -309,13 +309,21 @@ async def test_the_users_of_a_lost_node_leave_within_the_lease(
     lost = count - 1
     bob = await chat.member("bob", room, node=0)
     alice = await chat.member("alice", room, node=lost)
+    # D18 + D33: carol types through the lost node but stays in the room through a socket
+    # on another one: no departure ends her typing, her timeout still must.
+    carol_id, _ = chat.user("carol")
+    carol = await chat.member("carol-0", room, user_id=carol_id, node=lost)
+    await chat.member("carol-1", room, user_id=carol_id, node=other_node(target, lost))
     await alice.request("typing", {"roomId": room, "isTyping": True})
     await expect.received(
         "SRV-CLUSTER-NODE-LOSS", bob, "userTyping", sent="alice types", where=by(alice.user_id)
     )
     before = await figures_of(chat, 0)
+    # Just before the kill, so that the lost node's own timer has no time to end it.
+    carol_typed = time.monotonic()
+    await carol.request("typing", {"roomId": room, "isTyping": True})
     kill_node(lost)
-    sent = f"node {lost}, where alice is, is killed without closing its sockets"
+    sent = f"node {lost}, where alice and carol's first socket are, is killed without closing"
     for event in ("userLeft", "userOffline"):
         await expect.received(
             "SRV-CLUSTER-NODE-LOSS",
@@ -326,12 +334,48 @@ async def test_the_users_of_a_lost_node_leave_within_the_lease(
             within_ms=NODE_LOSS_WITHIN_MS,
             expected=f"bob (node 0) receives {event} for alice within the lease",
         )
-    after = await figures_of(chat, 0)
+    timeout_ms = target.declared.typing_timeout_ms
+    carol_sent = (
+        f"carol types through node {lost}, which is then killed; her socket on another node "
+        "stays in the room"
+    )
+    carol_stops = lambda p: p["userId"] == carol_id and p["isTyping"] is False  # noqa: E731
+    remaining_s = carol_typed + (timeout_ms + NODE_LOSS_WITHIN_MS) / 1000 - time.monotonic()
+    await expect.received(
+        "SRV-CLUSTER-NODE-LOSS",
+        bob,
+        "userTyping",
+        sent=carol_sent,
+        where=carol_stops,
+        within_ms=max(1, int(remaining_s * 1000)),
+        expected="bob receives userTyping isTyping false for carol within her typing "
+        f"timeout ({timeout_ms} ms) and the lease",
+    )
+
+    def dropped(after: dict[str, Any]) -> bool:
+        return bool(
+            after["websocket.connectedUsers"] == before["websocket.connectedUsers"] - 1
+            and after["connections.current"] == before["connections.current"] - 2
+            and after["websocket.totalTypingUsers"] == before["websocket.totalTypingUsers"] - 1
+        )
+
+    # The sweep may still be removing carol's lost socket after alice's departures.
+    deadline = time.monotonic() + target.timeout_ms / 1000
+    while not dropped(after := await figures_of(chat, 0)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
     expect.that(
         "SRV-CLUSTER-NODE-LOSS",
-        after["websocket.connectedUsers"] == before["websocket.connectedUsers"] - 1
-        and after["connections.current"] == before["connections.current"] - 1,
+        dropped(after),
         sent=sent,
-        expected="node 0's health and stats count alice's socket and user no more",
+        expected="node 0's health and stats count alice (user, socket, typing) and carol's "
+        "lost socket no more; carol's typing has ended",
         actual=f"before {show(before)}; after {show(after)}",
+    )
+    ends = len(bob.received("userTyping", carol_stops))
+    expect.that(
+        "SRV-CLUSTER-NODE-LOSS",
+        ends == 1,
+        sent=carol_sent,
+        expected="carol's typing ends once",
+        actual=f"{ends} userTyping isTyping false for carol",
     )

@@ -1892,6 +1892,22 @@ def _no_sweep(app: ChatApp) -> None:
 
 
 @mutant(
+    "cluster-typing-timer-local",
+    "a typing timeout lives only as a timer on the node that got typing: true; lost with "
+    "that node, the typing of a user still in the room elsewhere never ends",
+    "SRV-CLUSTER-NODE-LOSS",
+    nodes=CLUSTER,
+)
+def _typing_timer_local(app: ChatApp) -> None:
+    node = _cluster(app).node
+
+    async def end_overdue_typing(typing_ended: Any) -> None:
+        return None
+
+    node.end_overdue_typing = end_overdue_typing
+
+
+@mutant(
     "cluster-pings-published",
     "every node's ping is published to the sockets of every node",
     "HB-CLUSTER-OWN-SOCKETS",
