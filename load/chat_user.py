@@ -38,12 +38,13 @@ from chatrooms_fixtures.tokens import (  # imported here: a first import stalls 
     mint,
     token_from_command,
 )
-from chatrooms_load.client import ChatConnection, ConnectFailed, Response
+from chatrooms_load.client import ChatConnection, ConnectFailed, Response, read_stats
 from chatrooms_load.latency import (
     OBSERVER_SENDER,
+    PROBE_TAG,
     Histogram,
+    Second,
     bucket_us,
-    decode_probe,
     encode_probe,
 )
 from chatrooms_load.options import add_options
@@ -57,6 +58,7 @@ log = logging.getLogger("chatrooms_load")
 # the older was dated late by about as much (see ChatUser._on_event). The self-check's
 # tolerance: lateness below it does not count.
 LATE_GAP_S = 0.005
+PROBE_PREFIX = PROBE_TAG + " "
 
 
 class ChatError(Exception):
@@ -264,6 +266,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
 
 def _report_to_master(client_id: str, data: dict[str, Any]) -> None:
     RUN.recv.flush(RUN.environment)
+    RUN.tally.add_reads(read_stats().drain())
     data["chat"] = {"tally": RUN.tally.drain().to_wire(), "cpu": RUN.cpu_wire()}
 
 
@@ -282,6 +285,7 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
         return
     if RUN.steady_to is None:
         RUN.steady_to = int(time.time())
+    RUN.tally.add_reads(read_stats().drain())
     reports: list[CpuReport | None]
     if isinstance(runner, MasterRunner):
         reports = [
@@ -541,17 +545,22 @@ class ChatUser(User):
     # -- server events -------------------------------------------------------------
 
     def _on_event(self, name: str, data: Any, received_at: float) -> None:
-        # Per delivery: keep it lean (benchmarks/README.md, the receive path's profile).
+        # Per delivery: keep it lean (benchmarks/README.md, the receive path's profile);
+        # decode_probe, bucket_us and Timeline.delivery_key are inlined here.
         if name != "receiveMessage":
             RUN.tally.events[name] += 1
             return
-        content = data.get("content") if isinstance(data, dict) else None
-        probe = decode_probe(content)
+        content = data.get("content") if type(data) is dict else None
         tally = RUN.tally
-        if probe is None:
+        try:
+            if type(content) is not str or not content.startswith(PROBE_PREFIX):
+                raise ValueError
+            _, stamp, sender, number = content.split(" ", 4)[:4]
+            sent_at = float(stamp)
+            seq = int(number)
+        except ValueError:
             tally.events["receiveMessage (not from the harness)"] += 1
             return
-        sent_at, sender, seq = probe
         if sender == OBSERVER_SENDER:
             # The self-check's probe: stamped by the observer's clock, timed here by ours.
             tally.probe(seq, (received_at - sent_at) * 1000)
@@ -565,15 +574,26 @@ class ChatUser(User):
         self._last_received, self._last_sent = received_at, sent_at
         tally.deliveries += 1
         tally.sent_deliveries[(int(sent_at), data["roomId"] if "roomId" in data else None)] += 1
+        seconds = tally.timeline.seconds
+        second = seconds.get(int(received_at))
+        if second is None:
+            second = seconds[int(received_at)] = Second()
+        second.deliveries += 1
         if own or RUN.wall_clock:
-            key = bucket_us((received_at - sent_at) * 1000)
-            tally.timeline.delivery_key(received_at, key)
+            us = round((received_at - sent_at) * 1000 * 1000)
+            if 0 <= us < 1000:
+                key = us
+            elif 1000 <= us < 10_000:
+                key = round(us / 10) * 10
+            else:
+                key = bucket_us((received_at - sent_at) * 1000)
+            latency = second.latency
+            latency.counts[key] = latency.counts.get(key, 0) + 1
+            latency.total += 1
             tally.timed += 1
             recv = RUN.recv
             recv.counts[key] = recv.counts.get(key, 0) + 1
             recv.length += len(content)
-        else:
-            tally.timeline.delivery_key(received_at, None)
         if own:
             self.on_own_message(seq)
 

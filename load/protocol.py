@@ -93,6 +93,11 @@ class FrameReader:
         self._max = max_message
         self._last_frame = 4096
 
+    @property
+    def partial(self) -> bool:
+        """Part of a frame or message is waiting for the rest."""
+        return bool(self._buffer or self._fragments)
+
     def wanted(self) -> int:
         """How many bytes to read next to end exactly at a frame boundary: the rest of
         the frame under way, or at a boundary the size of the last frame (frames of one

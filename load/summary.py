@@ -30,6 +30,12 @@ SATURATED_LATE_SHARE = 0.01
 # 8 ms, not 10: the self-check disagreed at fan-out 30,000/s with 2.5 % dated late and a
 # hub lag p99 of 9.4 ms, which 10 ms let through (benchmarks/results/load/).
 SATURATED_LATE_LAG_MS = 8.0
+# The reads themselves (chatrooms_load.client's poller): a frame read more than 1 ms after
+# the kernel stamped it waited unread that long, and a frame that waits is merged with the
+# next arrival on its connection and dated by it. Past this share of the steady part's
+# reads, enough deliveries may be dated late to move the reported p95.
+SATURATED_SLOW_READ_SHARE = 0.05
+SLOW_READ_MS = 1.0
 
 
 @dataclass
@@ -61,6 +67,14 @@ class Tally:
     # Deliveries of the harness's own messages by (second they were sent, room): the
     # self-check compares them with the messages the observer saw in its room.
     sent_deliveries: Counter[tuple[int, str]] = field(default_factory=Counter)
+    # Per second: [frames read with a kernel timestamp, read > 1 ms after it, > 5 ms].
+    reads: dict[int, list[int]] = field(default_factory=dict)
+
+    def add_reads(self, seconds: dict[int, list[int]]) -> None:
+        for second, counts in seconds.items():
+            ours = self.reads.setdefault(second, [0, 0, 0])
+            for i, n in enumerate(counts):
+                ours[i] += n
 
     def probe(self, seq: int, latency_ms: float) -> None:
         histogram = self.probes.get(seq)
@@ -93,6 +107,7 @@ class Tally:
             self.probes.setdefault(seq, Histogram()).merge(histogram)
         self.membership.extend(other.membership)
         self.sent_deliveries.update(other.sent_deliveries)
+        self.add_reads(other.reads)
 
     def drain(self) -> Tally:
         """Hand over everything counted so far and start from zero (worker reports)."""
@@ -120,6 +135,7 @@ class Tally:
             "probes": {str(seq): h.to_wire() for seq, h in self.probes.items()},
             "membership": [list(entry) for entry in self.membership],
             "sent_deliveries": [[s, room, n] for (s, room), n in self.sent_deliveries.items()],
+            "reads": {str(s): counts for s, counts in self.reads.items()},
         }
 
     @classmethod
@@ -146,6 +162,7 @@ class Tally:
             sent_deliveries=Counter(
                 {(int(s), str(room)): int(n) for s, room, n in data.get("sent_deliveries", [])}
             ),
+            reads={int(s): [int(n) for n in c] for s, c in data.get("reads", {}).items()},
         )
 
 
@@ -208,6 +225,8 @@ class Summary:
     bursts: int = 0  # limits: bursts sent, not fully answered in time, outlasting the window
     bursts_unanswered: int = 0
     bursts_outlasted: int = 0
+    # Over the steady part: frames read with a kernel timestamp, read > 1 ms after it, > 5 ms.
+    reads: tuple[int, int, int] = (0, 0, 0)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -236,10 +255,13 @@ def summarize(
     window = steady or (list(range(min(rows), max(rows) + 1)) if rows else [])
     latency = Histogram()
     delivered = 0
+    reads = [0, 0, 0]
     for second in window:
         if second in rows:
             latency.merge(rows[second].latency)
             delivered += rows[second].deliveries
+        for i, n in enumerate(tally.reads.get(second, ())):
+            reads[i] += n
     saturation = [
         reason for report in cpu if (reason := report.saturation(user_timestamps=user_timestamps))
     ]
@@ -255,6 +277,12 @@ def summarize(
             # Behind without using its core: other processes held the CPU.
             late += " while the generator had CPU to spare (a busy machine?)"
         saturation.append(late)
+    if reads[0] and reads[1] / reads[0] >= SATURATED_SLOW_READ_SHARE:
+        saturation.append(
+            f"{reads[1] / reads[0]:.1%} of frames were read over {SLOW_READ_MS:g} ms after they "
+            f"arrived ({reads[2] / reads[0]:.1%} over 5 ms): a frame that waits unread is dated "
+            "by the next one to arrive on its connection"
+        )
     return Summary(
         scenario=scenario,
         steady_s=float(len(steady)),
@@ -288,6 +316,7 @@ def summarize(
         bursts_unanswered=tally.bursts_unanswered,
         bursts_outlasted=tally.bursts_outlasted,
         sent_deliveries=sorted((s, room, n) for (s, room), n in tally.sent_deliveries.items()),
+        reads=(reads[0], reads[1], reads[2]),
     )
 
 
@@ -315,6 +344,15 @@ def format_summary(summary: Summary) -> str:
         f"p99 {_ms(s.fanout_p99_ms)}  ({s.fanout_samples} samples, "
         f"{s.late_deliveries} dated late by a slow read)",
         f"connect           p95 {_ms(s.connect_p95_ms)}",
+        *(
+            [
+                f"reads             {s.reads[0]} frames in the steady part, "
+                f"{s.reads[1] / s.reads[0]:.1%} read > 1 ms after they arrived, "
+                f"{s.reads[2] / s.reads[0]:.1%} > 5 ms"
+            ]
+            if s.reads[0]
+            else []
+        ),
         f"errors by code    {errors} ({s.failures} of {s.attempts} connects and events, "
         f"ratio {s.error_ratio:.4f})",
         f"disconnects       {s.disconnects} unexpected, {s.client_disconnects} by the harness",

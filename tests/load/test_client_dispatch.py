@@ -140,3 +140,46 @@ def test_closing_by_the_harness_drops_what_is_in_flight_silently(h: Harness) -> 
     h.conn._closed("io client disconnect")
     assert h.responses == []
     assert h.closed == []
+
+
+def _text_frame(text: str) -> bytes:
+    data = text.encode()
+    n = len(data)
+    head = bytes([0x81, n]) if n < 126 else bytes([0x81, 126]) + n.to_bytes(2, "big")
+    return head + data
+
+
+@pytest.mark.parametrize("acks_seen", [False, True])
+def test_the_pollers_reads_give_the_same_events_however_the_stream_is_split(
+    h: Harness, acks_seen: bool
+) -> None:
+    # The poller hands over what each read returned (ChatConnection._handle): usually one
+    # whole frame (the fast path), but a read may end anywhere.
+    h.conn._acks_seen = acks_seen
+    texts = [
+        '42/chat,["receiveMessage",{"content":"short"}]',
+        '42/chat,["receiveMessage",{"content":"' + "x" * 300 + '"}]',  # 16-bit length
+        '42/chat,["userOnline"]',  # one argument: data None
+        '42/chat,["a","b","c"]',  # three: the second is the data
+        "2",  # Engine.IO ping
+        '42/other,["receiveMessage",{}]',  # another namespace
+        '42/chat,["typing",{"roomId":"r"}]',
+    ]
+    expected = [
+        ("receiveMessage", {"content": "short"}),
+        ("receiveMessage", {"content": "x" * 300}),
+        ("userOnline", None),
+        ("a", "b"),
+        ("typing", {"roomId": "r"}),
+    ]
+    stream = b"".join(_text_frame(t) for t in texts)
+    for cut in range(1, len(stream)):
+        h.events.clear()
+        h.socket.sent.clear()
+        for data in (stream[:cut], stream[cut:]):
+            for i in range(0, len(data), 97):  # and smaller pieces past the cut
+                h.conn._handle(data[i : i + 97], time.time())
+        assert h.events == expected, cut
+        assert h.socket.sent == ["3"]
+    h.conn._handle(b"", time.time())  # the server closed the connection
+    assert h.closed == ["transport close"] and not h.conn.connected

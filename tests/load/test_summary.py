@@ -129,3 +129,22 @@ def test_limit_bursts_that_were_not_judged_are_counted_and_shown() -> None:
     assert "limit bursts      20 sent: 16 judged, 3 not fully answered" in format_summary(summary)
     again = Tally.from_wire(tally.to_wire())
     assert (again.bursts, again.bursts_unanswered, again.bursts_outlasted) == (20, 3, 1)
+
+
+def test_frames_read_late_saturate_over_the_steady_part_only() -> None:
+    tally = _tally()
+    tally.add_reads({100: [100, 90, 80]})  # the ramp's second: left out
+    tally.add_reads({s: [1000, 40, 1] for s in range(101, 110)})  # 4 %: below 5 %
+    assert summarize("fan-out", tally, [], steady_from=100, steady_to=110).saturation == []
+    tally.add_reads({105: [0, 150, 10]})  # now 5.7 % over 1 ms
+    summary = summarize("fan-out", tally, [], steady_from=100, steady_to=110)
+    assert summary.saturation == [
+        "5.7% of frames were read over 1 ms after they arrived (0.2% over 5 ms): a frame "
+        "that waits unread is dated by the next one to arrive on its connection"
+    ]
+    assert summary.reads == (9000, 510, 19)
+    assert "reads             9000 frames in the steady part, 5.7% read > 1 ms after they " in (
+        format_summary(summary)
+    )
+    again = Tally.from_wire(tally.to_wire())
+    assert again.reads == tally.reads
