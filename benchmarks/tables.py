@@ -3,6 +3,8 @@
 
     python benchmarks/tables.py generator benchmarks/results/load/generator-capacity.json
     python benchmarks/tables.py capacity benchmarks/results/load/capacity-fan-out/capacity.json
+    python benchmarks/tables.py cluster benchmarks/results/cluster/table-TIME.json
+    python benchmarks/tables.py cluster-costs benchmarks/results/cluster/costs-TIME.json
 """
 
 from __future__ import annotations
@@ -78,10 +80,31 @@ def capacity(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def cluster(data: dict[str, Any]) -> str:
+    """benchmarks/cluster_capacity.py table: nodes x store x scenario, ratios to one
+    in-memory node of the same repetition."""
+    from cluster_capacity import summarize, table
+
+    return table(summarize(data["runs"]))
+
+
+def cluster_costs(data: dict[str, Any]) -> str:
+    """benchmarks/cluster_capacity.py costs: Redis round-trips and CPU per event kind."""
+    from cluster_capacity import costs_table
+
+    return costs_table(data)
+
+
 def main(argv: list[str]) -> int:
     kind, path = argv
     data = json.loads(Path(path).read_text(encoding="utf-8"))
-    print({"generator": generator, "capacity": capacity}[kind](data))
+    kinds = {
+        "generator": generator,
+        "capacity": capacity,
+        "cluster": cluster,
+        "cluster-costs": cluster_costs,
+    }
+    print(kinds[kind](data))
     return 0
 
 
