@@ -29,9 +29,12 @@ SHAPES = {
     "steady-chat": ["-u", "200", "-r", "100", "-t", "15s", "--rooms", "10"],
     "fan-out": ["-u", "200", "-r", "100", "-t", "15s", "--senders", "5"],
 }
-# message rates per sender for 10k, 30k, 50k and 70k deliveries/s (the last one past the
+# message rates per sender for 10k, 30k, 50k, 70k and 90k deliveries/s (the last past the
 # ceiling, to show the saturation warning there)
-RATES = {"steady-chat": ["2.5", "7.5", "12.5", "17.5"], "fan-out": ["10", "30", "50", "70"]}
+RATES = {
+    "steady-chat": ["2.5", "7.5", "12.5", "17.5", "22.5"],
+    "fan-out": ["10", "30", "50", "70", "90"],
+}
 
 
 def machine() -> dict[str, str]:
@@ -56,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         help="message rates per sender for one shape instead of its default steps",
     )
     parser.add_argument("--out", required=True)
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="add the runs to those already in --out (one shape at a time, so that no run "
+        "holds a shared machine's lock for long)",
+    )
     args = parser.parse_args(argv)
     rates = dict(RATES)
     for item in args.rates:
@@ -103,19 +112,22 @@ def main(argv: list[str] | None = None) -> int:
                     f"self-check {verdict.ok}",
                     flush=True,
                 )
-    Path(args.out).write_text(
-        json.dumps(
-            {
-                "command": "python benchmarks/generator_capacity.py "
-                + " ".join(argv or sys.argv[1:]),
-                "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "machine": machine(),
-                "runs": runs,
-            },
-            indent=1,
-        ),
-        encoding="utf-8",
-    )
+    record = {
+        "command": "python benchmarks/generator_capacity.py " + " ".join(argv or sys.argv[1:]),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": machine(),
+        "runs": runs,
+    }
+    out = Path(args.out)
+    if args.append and out.exists():
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+        record = {
+            **record,
+            "command": f"{earlier['command']} && {record['command']}",
+            "when": f"{earlier['when']} .. {record['when']}",
+            "runs": [*earlier["runs"], *runs],
+        }
+    out.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return 0
 
 

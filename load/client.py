@@ -7,10 +7,12 @@ delivery. One message to a room of 50 receivers in one process is then processed
 receiver after the other, so the median receiver reports ~11 ms that belong to the
 generator, and past ~2.2k deliveries/s the queue grows without bound.
 
-This client: one greenlet per connection that reads and dispatches in place, sends
-from the caller's greenlet, the websocket transport only, no polling loops, and the
-receive time taken by the kernel when the packet arrived (SO_TIMESTAMPNS), so time a
-message waits for the generator's CPU is not reported as the server's latency.
+This client: one poller greenlet per process that reads every connection (epoll, one
+frame per read) and dispatches in place, sends from the caller's greenlet, the websocket
+transport only, and the receive time taken by the kernel when the packet arrived
+(SO_TIMESTAMPNS), so time a message waits for the generator's CPU is not reported as the
+server's latency. (TLS connections, and platforms without SO_TIMESTAMPNS, keep one
+reading greenlet per connection.)
 """
 
 from __future__ import annotations
