@@ -57,6 +57,12 @@ _SWEEP_LOCK_MS = 60_000
 # D18: at most so many overdue typing entries are ended by one script call (the rest at
 # the next check), so that one call never holds Redis for long.
 _OVERDUE_BATCH = 500
+# D33: a node's commands share one pool. Past _POOL_SIZE in flight a command waits for a
+# free connection (redis-py's default pool raises instead: 500s in a busy ramp); one Redis
+# runs one command at a time, so more connections would only queue there. The wait is
+# bounded far above a round-trip (~0.1-10 ms), so a Redis that is gone still fails.
+_POOL_SIZE = 64
+_POOL_WAIT_S = 10.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -593,7 +599,10 @@ class Cluster:
         self.node_id = uuid.uuid4().hex[:12]
         namespace = settings.namespace
         prefix = f"chatrooms:{namespace}:"
-        self.redis = aioredis.Redis.from_url(url, decode_responses=True)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=_POOL_SIZE, timeout=_POOL_WAIT_S, decode_responses=True
+        )
+        self.redis = aioredis.Redis.from_pool(pool)
         self.store = RedisStore(self.redis, prefix, self.node_id, settings.typing_timeout_ms)
         self.counters = RedisCounters(self.redis, prefix, settings.enable_metrics)
         self.limiter = RedisRateLimiter(

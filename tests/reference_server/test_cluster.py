@@ -28,8 +28,8 @@ import redis.asyncio as aioredis
 from chatrooms_fixtures.tokens import mint
 from conformance.client import ChatClient
 from reference_server.auth import Identity
-from reference_server.cluster import LEASE_BOUND_S, RedisStore
-from reference_server.config import SWEEP_MARGIN_MS
+from reference_server.cluster import LEASE_BOUND_S, Cluster, RedisStore
+from reference_server.config import SWEEP_MARGIN_MS, Settings
 from reference_server.testing import RedisServer, RunningCluster
 
 SECRET = "cluster-test-secret-of-at-least-32-bytes"
@@ -128,6 +128,25 @@ async def test_a_users_sockets_on_two_nodes_share_one_allowance_under_a_race(
     refused = [r for r in replies if r.payload and r.payload.get("statusCode") == 429]
     assert len(admitted) == limit, f"{len(admitted)} admitted across two nodes, limit {limit}"
     assert len(refused) == len(replies) - limit
+
+
+async def test_a_burst_on_one_node_waits_for_a_redis_connection_instead_of_failing(
+    redis_server: RedisServer,
+) -> None:
+    # More Store calls in flight on one node than its pool has connections (a busy
+    # connect+join ramp; every event handler awaits several): each waits for a free
+    # connection, none fails (redis-py's default pool raised MaxConnectionsError: 500s).
+    settings = Settings.from_env({"JWT_SECRET": SECRET, "REDIS_URL": fresh(redis_server)})
+    cluster = Cluster(settings.redis_url or "", settings)
+    try:
+        await cluster.store.add_socket("s1", Identity("u1", "U"))
+        await cluster.store.join("s1", "busy", datetime.now(UTC))
+        calls = [cluster.store.room_sockets("busy") for _ in range(1000)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        assert failed == [], f"{len(failed)} of {len(results)} failed, e.g. {failed[:1]}"
+    finally:
+        await cluster.redis.aclose()
 
 
 async def test_presence_is_cluster_wide(cluster: RunningCluster, clients: list[ChatClient]) -> None:
