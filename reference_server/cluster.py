@@ -103,6 +103,16 @@ local function now_ms()
 end
 """
 
+# D3: the username of the user's oldest open socket, else of its last one (a user gone).
+# Prepended to the scripts that name users.
+_NAME = """
+local function display_name(p, uid)
+  local first = redis.call('ZRANGE', p .. 'user:' .. uid, 0, 0)[1]
+  if first then return redis.call('HGET', p .. 'sock_name', first) end
+  return redis.call('HGET', p .. 'names', uid)
+end
+"""
+
 _ADD_SOCKET = """
 local p, sid, uid, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local seq = redis.call('INCR', p .. 'seq')
@@ -140,10 +150,20 @@ return {uid, name, last}
 """
 
 _DISPLAY_NAME = """
-local p, uid = ARGV[1], ARGV[2]
-local first = redis.call('ZRANGE', p .. 'user:' .. uid, 0, 0)[1]
-if first then return redis.call('HGET', p .. 'sock_name', first) end
-return redis.call('HGET', p .. 'names', uid)
+return display_name(ARGV[1], ARGV[2])
+"""
+
+# The room's users in joining order, each followed by its name (D3): one call per listing.
+_NAMED_ROOM_USERS = """
+local p, rid = ARGV[1], ARGV[2]
+local out = {}
+for _, uid in ipairs(redis.call('ZRANGE', p .. 'room:' .. rid .. ':users', 0, -1)) do
+  local name = display_name(p, uid)
+  if not name then return redis.error_reply('no name for user ' .. uid) end
+  table.insert(out, uid)
+  table.insert(out, name)
+end
+return out
 """
 
 _JOIN = """
@@ -309,12 +329,18 @@ class RedisStore:
         self.node_id = node_id
         self.typing_timeout_ms = typing_timeout_ms
 
+        # D3 + D34: a socket's identity never changes and its events come to its own node,
+        # so this node keeps its own sockets' (from add_socket to remove_socket, or until
+        # it finds them gone from Redis: swept while this node was stalled).
+        self._own: dict[str, Identity] = {}
+
         def script(body: str) -> AsyncScript:
-            return client.register_script(_DUE + body)
+            return client.register_script(_DUE + _NAME + body)
 
         self._add = script(_ADD_SOCKET)
         self._remove = script(_REMOVE_SOCKET)
         self._name = script(_DISPLAY_NAME)
+        self._named_users = script(_NAMED_ROOM_USERS)
         self._join = script(_JOIN)
         self._leave = script(_LEAVE)
         self._set_typing = script(_SET_TYPING)
@@ -330,9 +356,11 @@ class RedisStore:
         first = await self._add(
             args=[self.prefix, sid, identity.user_id, identity.username, self.node_id]
         )
+        self._own[sid] = identity
         return bool(first)
 
     async def remove_socket(self, sid: str) -> tuple[Identity, bool]:
+        self._own.pop(sid, None)
         removed = await self._remove(args=[self.prefix, sid])
         if not removed:
             raise KeyError(sid)
@@ -340,9 +368,20 @@ class RedisStore:
         return Identity(user_id=user_id, username=username), bool(int(last))
 
     async def has_socket(self, sid: str) -> bool:
-        return bool(await self.redis.hexists(self._key("sock_user"), sid))
+        if await self.redis.hexists(self._key("sock_user"), sid):
+            return True
+        self._own.pop(sid, None)  # removed by another node (D34)
+        return False
+
+    def forget_own(self) -> None:
+        """This node was swept (D34): its sockets are gone from Redis."""
+        self._own.clear()
 
     async def identity(self, sid: str) -> Identity:
+        own = self._own.get(sid)
+        if own is not None:
+            return own
+        # Another node's socket (a sweep, D34).
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(self._key("sock_user"), sid)
             pipe.hget(self._key("sock_name"), sid)
@@ -397,6 +436,10 @@ class RedisStore:
 
     async def room_users(self, room_id: str) -> list[str]:
         return _strs(await self.redis.zrange(self._key(f"room:{room_id}:users"), 0, -1))
+
+    async def named_room_users(self, room_id: str) -> list[tuple[str, str]]:
+        flat = _strs(await self._named_users(args=[self.prefix, room_id]))
+        return list(zip(flat[0::2], flat[1::2], strict=True))
 
     async def touch(self, room_id: str, at: datetime) -> None:
         # Only a room that exists (a room removed meanwhile stays removed).
@@ -545,6 +588,7 @@ class ClusterNode:
                     # its sockets are gone from the shared state, so close them here too;
                     # their clients reconnect as new sockets.
                     log.warning("node %s was given up for lost; closing its sockets", self.node_id)
+                    self.store.forget_own()
                     await drop_local()
             except asyncio.CancelledError:
                 raise

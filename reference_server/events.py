@@ -156,15 +156,19 @@ class Chat(Admission, Replies):
         joined = await self.store.join(sid, room_id, now)
         if joined.room_created:
             await self.counters.add("rooms_created")
-        listed = await self._users(room_id)
+        named = await self.store.named_room_users(room_id)
         if not joined.user_was_in:
             # D15: others hear userJoined only when the user was not already in the room.
+            # D3: its name as listed (read at the same moment), unless it left meanwhile.
+            names = dict(named)
+            name = names[user_id] if user_id in names else await self.store.display_name(user_id)
             await self._send(
                 ServerEvent.USER_JOINED,
-                payloads.membership(user_id, await self.store.display_name(user_id), room_id, now),
+                payloads.membership(user_id, name, room_id, now),
                 await self._others_in_room(room_id, user_id),
             )
         # D15: the joiner gets roomUsers, itself included, each user once.
+        listed = payloads.users(named)
         await self._send(ServerEvent.ROOM_USERS, payloads.room_users(room_id, listed), [sid])
         return payloads.joined_room(room_id)
 
@@ -220,7 +224,7 @@ class Chat(Admission, Replies):
         await self._admit(sid, room_id)
         stats = payloads.room_stats(
             room_id,
-            await self._users(room_id),
+            payloads.users(await self.store.named_room_users(room_id)),
             await self.store.typing_users(room_id),
             self.clock.now(),
         )
@@ -271,11 +275,6 @@ class Chat(Admission, Replies):
     async def _others_in_room(self, room_id: str, user_id: str) -> list[str]:
         own = set(await self.store.sockets_of(user_id))
         return [s for s in await self.store.room_sockets(room_id) if s not in own]
-
-    async def _users(self, room_id: str) -> list[Payload]:
-        return payloads.users(
-            [(u, await self.store.display_name(u)) for u in await self.store.room_users(room_id)]
-        )
 
 
 async def _refuse_namespace(namespace: str, sid: str, environ: Any, auth: object) -> None:

@@ -74,6 +74,11 @@ class Store(Protocol):
 
     async def room_users(self, room_id: str) -> list[str]: ...
 
+    async def named_room_users(self, room_id: str) -> list[tuple[str, str]]:
+        """room_users with each one's display_name (D3), read at once (one round-trip to
+        a shared store instead of one per member)."""
+        ...
+
     async def touch(self, room_id: str, at: datetime) -> None: ...
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
@@ -133,6 +138,9 @@ class MemoryStore:
         return self._identities[sid]
 
     async def display_name(self, user_id: str) -> str:
+        return self._display_name(user_id)
+
+    def _display_name(self, user_id: str) -> str:
         # D3: "the username of its first open socket is the one shown to others".
         first = next(iter(self._user_sockets[user_id]))
         return self._identities[first].username
@@ -187,6 +195,9 @@ class MemoryStore:
     async def room_users(self, room_id: str) -> list[str]:
         room = self._rooms.get(room_id)
         return list(dict.fromkeys(room.sockets.values())) if room else []
+
+    async def named_room_users(self, room_id: str) -> list[tuple[str, str]]:
+        return [(u, self._display_name(u)) for u in await self.room_users(room_id)]
 
     async def touch(self, room_id: str, at: datetime) -> None:
         room = self._rooms.get(room_id)

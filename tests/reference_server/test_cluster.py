@@ -30,6 +30,7 @@ from conformance.client import ChatClient
 from reference_server.auth import Identity
 from reference_server.cluster import LEASE_BOUND_S, Cluster, RedisStore
 from reference_server.config import SWEEP_MARGIN_MS, Settings
+from reference_server.state import MemoryStore, Store
 from reference_server.testing import RedisServer, RunningCluster
 
 SECRET = "cluster-test-secret-of-at-least-32-bytes"
@@ -289,6 +290,72 @@ async def test_the_typing_deadlines_in_redis_follow_the_typing_state(
             else:
                 assert (await store.leave("s1", room, now)).was_typing
             assert await due() == 0, ends
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["memory", "redis"])
+async def test_the_room_users_come_named_as_display_name_names_them(
+    redis_server: RedisServer, shared: bool
+) -> None:
+    # D3 in one call (joinRoom's roomUsers, getRoomStats): each user once, in joining
+    # order, named after its oldest open socket, for any characters in the ids.
+    client = aioredis.Redis.from_url(fresh(redis_server), decode_responses=True)
+    store: Store = RedisStore(client, "t:", "node-1", 1000) if shared else MemoryStore()
+    now = datetime.now(UTC)
+
+    async def named_one_by_one(room: str) -> list[tuple[str, str]]:
+        return [(u, await store.display_name(u)) for u in await store.room_users(room)]
+
+    try:
+        assert await store.named_room_users("r:1") == []
+        await store.add_socket("a1", Identity("ü:a", "Alice 1"))
+        await store.add_socket("b1", Identity("b", "Bob"))
+        await store.add_socket("a2", Identity("ü:a", "Alice 2"))
+        for sid in ("b1", "a2", "a1"):
+            await store.join(sid, "r:1", now)
+        expected = [("b", "Bob"), ("ü:a", "Alice 1")]
+        assert await store.named_room_users("r:1") == expected
+        assert await named_one_by_one("r:1") == expected
+        await store.leave("a1", "r:1", now)
+        await store.remove_socket("a1")  # the oldest socket closes: the next one names
+        expected = [("b", "Bob"), ("ü:a", "Alice 2")]
+        assert await store.named_room_users("r:1") == expected
+        assert await named_one_by_one("r:1") == expected
+    finally:
+        await client.aclose()
+
+
+async def test_a_node_keeps_its_own_sockets_identities_and_forgets_each_one_closed(
+    redis_server: RedisServer,
+) -> None:
+    # A socket's identity never changes and its events reach its own node, so the node
+    # answers identity() without Redis; nothing stays behind once its sockets are gone,
+    # also those another node removed (a sweep, D34).
+    client = aioredis.Redis.from_url(fresh(redis_server), decode_responses=True)
+    mine = RedisStore(client, "t:", "node-1", 1000)
+    other = RedisStore(client, "t:", "node-2", 1000)
+    now = datetime.now(UTC)
+    try:
+        for round_ in range(3):
+            for n in range(100):
+                await mine.add_socket(f"s{n}", Identity(f"u{n % 7}", f"U{n}"))
+                await mine.join(f"s{n}", "room", now)
+            assert len(mine._own) == 100
+            assert await mine.identity("s42") == Identity("u0", "U42")
+            assert await other.identity("s42") == Identity("u0", "U42")  # from Redis
+            for n in range(100):
+                if not await mine.has_socket(f"s{n}"):
+                    continue
+                await mine.leave(f"s{n}", "room", now)
+                # Chat.disconnect's path; a third of them removed by the other node.
+                await (other if n % 3 == round_ else mine).remove_socket(f"s{n}")
+                assert not await mine.has_socket(f"s{n}")
+            assert mine._own == {}, round_
+        await mine.add_socket("late", Identity("u", "U"))
+        mine.forget_own()  # this node was swept
+        assert mine._own == {}
+        assert await mine.identity("late") == Identity("u", "U")  # still answered
     finally:
         await client.aclose()
 
