@@ -356,10 +356,22 @@ class ChatUser(User):
 
     def pace(self, rate: float) -> float:
         """Seconds to wait so this user runs its task `rate` times a second, without
-        bursts to catch up after a late start (wait_time for a steady rate)."""
+        bursts to catch up after a late start (wait_time for a steady rate).
+
+        A task that ran a little late keeps its schedule (the next one is due a period
+        after the one before, not a period after now). Moving it to now made the users
+        that a busy hub woke late together send together from then on: the senders of a
+        room fell into step and their messages queued behind each other at the server,
+        and the self-check saw the harness's messages ~1.5 ms slower than the observer's
+        own probes (send side, fan-out at 90,000 deliveries/s in 4 runs of 5; with the
+        schedule kept, 2 of 2 agreed). Only a user more than a period behind starts
+        afresh, so a late start still brings no burst.
+        """
         now = time.monotonic()
         period = 1.0 / rate if rate > 0 else 3600.0
-        self._next_at = max(self._next_at + period, now)
+        self._next_at += period
+        if self._next_at < now - period:
+            self._next_at = now
         return max(self._next_at - now, 0.0)
 
     def stagger(self, rate: float) -> None:
