@@ -94,7 +94,6 @@ def redacted(url: str) -> str:
 
 # D18 across nodes: `typing_due` holds every (room, user) typing, scored by its deadline in
 # ms on Redis's clock; a member is "<#room>:<room><user>" (any characters in either id).
-# Every script starts with these two functions (RedisStore registers them so).
 _DUE = """
 local function due_member(rid, uid) return string.len(rid) .. ':' .. rid .. uid end
 local function now_ms()
@@ -104,7 +103,6 @@ end
 """
 
 # D3: the username of the user's oldest open socket, else of its last one (a user gone).
-# Prepended to the scripts that name users.
 _NAME = """
 local function display_name(p, uid)
   local first = redis.call('ZRANGE', p .. 'user:' .. uid, 0, 0)[1]
@@ -112,6 +110,9 @@ local function display_name(p, uid)
   return redis.call('HGET', p .. 'names', uid)
 end
 """
+
+# Every script of RedisStore starts with these.
+_HELPERS = _DUE + _NAME
 
 _ADD_SOCKET = """
 local p, sid, uid, name, node = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -281,6 +282,18 @@ end
 return out
 """
 
+# The room's sockets (joining order) other than the user's own.
+_OTHERS_IN_ROOM = """
+local p, rid, uid = ARGV[1], ARGV[2], ARGV[3]
+local own = {}
+for _, sid in ipairs(redis.call('ZRANGE', p .. 'user:' .. uid, 0, -1)) do own[sid] = true end
+local out = {}
+for _, sid in ipairs(redis.call('ZRANGE', p .. 'room:' .. rid .. ':socks', 0, -1)) do
+  if not own[sid] then table.insert(out, sid) end
+end
+return out
+"""
+
 _TOUCH = """
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last', ARGV[1]) end
 return 0
@@ -335,12 +348,13 @@ class RedisStore:
         self._own: dict[str, Identity] = {}
 
         def script(body: str) -> AsyncScript:
-            return client.register_script(_DUE + _NAME + body)
+            return client.register_script(_HELPERS + body)
 
         self._add = script(_ADD_SOCKET)
         self._remove = script(_REMOVE_SOCKET)
         self._name = script(_DISPLAY_NAME)
         self._named_users = script(_NAMED_ROOM_USERS)
+        self._others = script(_OTHERS_IN_ROOM)
         self._join = script(_JOIN)
         self._leave = script(_LEAVE)
         self._set_typing = script(_SET_TYPING)
@@ -440,6 +454,9 @@ class RedisStore:
     async def named_room_users(self, room_id: str) -> list[tuple[str, str]]:
         flat = _strs(await self._named_users(args=[self.prefix, room_id]))
         return list(zip(flat[0::2], flat[1::2], strict=True))
+
+    async def others_in_room(self, room_id: str, user_id: str) -> list[str]:
+        return _strs(await self._others(args=[self.prefix, room_id, user_id]))
 
     async def touch(self, room_id: str, at: datetime) -> None:
         # Only a room that exists (a room removed meanwhile stays removed).

@@ -165,7 +165,7 @@ class Chat(Admission, Replies):
             await self._send(
                 ServerEvent.USER_JOINED,
                 payloads.membership(user_id, name, room_id, now),
-                await self._others_in_room(room_id, user_id),
+                await self.store.others_in_room(room_id, user_id),
             )
         # D15: the joiner gets roomUsers, itself included, each user once.
         listed = payloads.users(named)
@@ -247,7 +247,7 @@ class Chat(Admission, Replies):
         left = await self.store.leave(sid, room_id, now)
         if left.was_typing:
             self.typing_indicator.forget(user_id, room_id)
-        others = await self._others_in_room(room_id, user_id)
+        others = await self.store.others_in_room(room_id, user_id)
 
         async def announce(username: str) -> None:
             if left.user_left:
@@ -265,16 +265,12 @@ class Chat(Admission, Replies):
         # D18: userTyping goes to others in the room when the state changes.
         name = await self.store.display_name(user_id)
         payload = payloads.user_typing(user_id, name, room_id, is_typing, now)
-        others = await self._others_in_room(room_id, user_id)
+        others = await self.store.others_in_room(room_id, user_id)
         await self._send(ServerEvent.USER_TYPING, payload, others)
 
     async def _typing_expired(self, user_id: str, room_id: str) -> None:
         # D18: typing ended after WS_TYPING_TIMEOUT ms without a new `typing: true`.
         await self._announce_typing(user_id, room_id, False, self.clock.now())
-
-    async def _others_in_room(self, room_id: str, user_id: str) -> list[str]:
-        own = set(await self.store.sockets_of(user_id))
-        return [s for s in await self.store.room_sockets(room_id) if s not in own]
 
 
 async def _refuse_namespace(namespace: str, sid: str, environ: Any, auth: object) -> None:

@@ -79,6 +79,11 @@ class Store(Protocol):
         a shared store instead of one per member)."""
         ...
 
+    async def others_in_room(self, room_id: str, user_id: str) -> list[str]:
+        """room_sockets without the user's own sockets (who hears of the user's doing:
+        D15, D18), read at once."""
+        ...
+
     async def touch(self, room_id: str, at: datetime) -> None: ...
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool, token: str = "") -> bool:
@@ -198,6 +203,10 @@ class MemoryStore:
 
     async def named_room_users(self, room_id: str) -> list[tuple[str, str]]:
         return [(u, self._display_name(u)) for u in await self.room_users(room_id)]
+
+    async def others_in_room(self, room_id: str, user_id: str) -> list[str]:
+        own = set(await self.sockets_of(user_id))
+        return [s for s in await self.room_sockets(room_id) if s not in own]
 
     async def touch(self, room_id: str, at: datetime) -> None:
         room = self._rooms.get(room_id)

@@ -295,7 +295,7 @@ async def test_the_typing_deadlines_in_redis_follow_the_typing_state(
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["memory", "redis"])
-async def test_the_room_users_come_named_as_display_name_names_them(
+async def test_the_room_users_come_named_and_the_others_in_the_room_in_one_call(
     redis_server: RedisServer, shared: bool
 ) -> None:
     # D3 in one call (joinRoom's roomUsers, getRoomStats): each user once, in joining
@@ -317,6 +317,11 @@ async def test_the_room_users_come_named_as_display_name_names_them(
         expected = [("b", "Bob"), ("ü:a", "Alice 1")]
         assert await store.named_room_users("r:1") == expected
         assert await named_one_by_one("r:1") == expected
+        # Who hears of a user's own doing: the room's sockets but the user's (D15, D18).
+        assert await store.others_in_room("r:1", "ü:a") == ["b1"]
+        assert await store.others_in_room("r:1", "b") == ["a2", "a1"]
+        assert await store.others_in_room("r:1", "nobody") == ["b1", "a2", "a1"]
+        assert await store.others_in_room("r:2", "b") == []
         await store.leave("a1", "r:1", now)
         await store.remove_socket("a1")  # the oldest socket closes: the next one names
         expected = [("b", "Bob"), ("ü:a", "Alice 2")]
