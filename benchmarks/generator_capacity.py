@@ -6,7 +6,8 @@ the self-check's verdict. Server and observer on one core, the generator on the 
 Raw results go to one JSON file; `python benchmarks/tables.py generator FILE` makes the
 table.
 
-    python benchmarks/generator_capacity.py --repeat 3 --out benchmarks/results/load/generator-capacity.json
+    python benchmarks/generator_capacity.py --repeat 3 \
+        --out benchmarks/results/load/generator-capacity.json
 """
 
 from __future__ import annotations
