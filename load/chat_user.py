@@ -344,6 +344,7 @@ class ChatUser(User):
         self._next_at = 0.0
         self._last_received = self._last_sent = 0.0
         self.rooms: set[str] = set()  # rooms this user joined and has not left
+        self.home_rooms = 1  # how many rooms the scenario spreads its users over
 
     # -- options -------------------------------------------------------------------
 
@@ -352,7 +353,10 @@ class ChatUser(User):
         return default if value is None else value
 
     def room_for(self, index: int, rooms: int) -> str:
-        return f"load-room-{index % max(rooms, 1)}"
+        """The room of user `index` among `rooms`; the nodes are then spread within each
+        room (node_of), so that deliveries cross nodes (D33)."""
+        self.home_rooms = max(rooms, 1)
+        return f"load-room-{index % self.home_rooms}"
 
     def pace(self, rate: float) -> float:
         """Seconds to wait so this user runs its task `rate` times a second, without
@@ -394,7 +398,7 @@ class ChatUser(User):
             token = RUN.token_for(self.user_id)
             nodes = node_urls(self.host)
             conn = ChatConnection(
-                nodes[self.index % len(nodes)],  # D33: users spread over the nodes
+                nodes[node_of(self.index, self.home_rooms, len(nodes))],
                 token=token,
                 namespace=getattr(options, "namespace", "/chat"),
                 on_event=self._on_event,
@@ -635,6 +639,14 @@ def _describe(status: int | None, detail: str) -> str:
         phrase = STATUS_PHRASES.get(status, "")
         return f"{status} {phrase}".strip()
     return detail or "failed"
+
+
+def node_of(index: int, rooms: int, nodes: int) -> int:
+    """The node of user `index` when user n sits in room n mod rooms: consecutive members
+    of one room go to consecutive nodes, whatever the number of rooms. (n mod nodes alone
+    put every member of a room on one node whenever rooms and nodes share a factor, and
+    no delivery crossed the nodes.)"""
+    return (index % rooms + index // rooms) % nodes
 
 
 def node_urls(host: str | None) -> list[str]:

@@ -4,6 +4,8 @@ summary says which server and how many nodes."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from reference_server.testing import RedisServer
@@ -26,3 +28,29 @@ def test_a_managed_cluster_of_two_nodes_delivers_across_them(
     assert "2 nodes, users spread over them" in run.output, run.explain()
     # One room, its members on both nodes: messages crossed between the nodes.
     assert run.summary["deliveries"] > 0, run.explain()
+
+
+NODE_SPREAD = r"""
+from chatrooms_load.chat_user import node_of
+for rooms in range(1, 13):
+    for nodes in range(2, 5):
+        users = rooms * nodes * 2
+        placed = {}
+        for n in range(users):
+            placed.setdefault(n % rooms, set()).add(node_of(n, rooms, nodes))
+        spread = [len(on) for on in placed.values()]
+        assert spread == [nodes] * rooms, (rooms, nodes, spread)
+        counts = [sum(node_of(n, rooms, nodes) == k for n in range(users)) for k in range(nodes)]
+        assert max(counts) - min(counts) <= rooms, (rooms, nodes, counts)
+print("ok")
+"""
+
+
+def test_every_room_has_members_on_every_node_whatever_the_number_of_rooms() -> None:
+    # User n sits in room n mod rooms; with n mod nodes, 10 rooms over 2 nodes put each
+    # room on one node and no delivery crossed the nodes. A child process: importing
+    # Locust monkey-patches the importer with gevent.
+    done = subprocess.run(
+        [sys.executable, "-c", NODE_SPREAD], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
