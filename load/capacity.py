@@ -16,7 +16,10 @@ first step that does not pass:
   miss          an error, or p99 over the bound: the server's ceiling is the last pass
   inconclusive  the generator saturated (its own CPU, or deliveries dated late): it could
                 not drive this step, so the step says nothing about the server; the
-                ceiling is at least the last pass (add --processes N or workers)
+                ceiling is at least the last pass (add --processes N or workers). Or
+                the only errors were 429: each user sent more than the server's rate
+                limit allows, which says nothing about its throughput (spread the same
+                load over more senders or users)
 
 With several --server, the servers take turns at each step (on a shared machine, other
 work then weighs on all of them alike) and each stops at its own first miss. It prints
@@ -40,6 +43,7 @@ from typing import Any
 from chatrooms_load.options import SCENARIOS
 
 REFERENCE = "reference"
+RATE_LIMITED = "rate-limited: each user sent more than the server allows"
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,12 @@ def classify(summary: dict[str, Any], max_p99_ms: float) -> tuple[str, str]:
         return "inconclusive", "generator saturated: " + "; ".join(saturation)
     reasons = []
     failures = int(summary.get("failures", 0))
+    by_code = summary.get("errors_by_code", {})
     if failures:
-        codes = ", ".join(f"{c}: {n}" for c, n in summary.get("errors_by_code", {}).items())
+        codes = ", ".join(f"{c}: {n}" for c, n in by_code.items())
+        if set(by_code) == {"429"}:
+            # The load broke the per-user allowance (D21): a rule, not a throughput limit.
+            return "inconclusive", f"{RATE_LIMITED} ({failures} errors, {codes})"
         reasons.append(f"{failures} errors ({codes})")
     p99 = summary.get("fanout_p99_ms")
     if p99 is None:
@@ -122,9 +130,14 @@ def result_line(server: str, steps: list[Step], flag: str, max_p99_ms: float) ->
         return head + "; every step passed: the ceiling is higher, add steps"
     verdict, why = stopped.verdict
     if verdict == "inconclusive":
+        further = (
+            "spread the load over more --senders or users"
+            if why.startswith(RATE_LIMITED)
+            else "measure further with --processes N or workers"
+        )
         return (
             head + f"; {flag} {stopped.value} inconclusive ({why}): the server's ceiling is "
-            "at least this, measure further with --processes N or workers"
+            f"at least this, {further}"
         )
     return head + f"; {flag} {stopped.value} missed ({why})"
 

@@ -24,10 +24,15 @@ def _step(value: str, **changes: Any) -> Step:
 def test_a_step_passes_misses_or_is_inconclusive() -> None:
     assert classify(CALM, 100)[0] == "pass"
     assert classify({**CALM, "fanout_p99_ms": 120.0}, 100) == ("miss", "p99 120.0 ms >= 100 ms")
-    assert classify({**CALM, "failures": 2, "errors_by_code": {"429": 2}}, 100) == (
+    assert classify({**CALM, "failures": 2, "errors_by_code": {"500": 2}}, 100) == (
         "miss",
-        "2 errors (429: 2)",
+        "2 errors (500: 2)",
     )
+    # 429 only: the load broke the per-user allowance, which is a rule, not a ceiling.
+    verdict, why = classify({**CALM, "failures": 2, "errors_by_code": {"429": 2}}, 100)
+    assert verdict == "inconclusive" and why.startswith("rate-limited") and "429: 2" in why
+    mixed = {**CALM, "failures": 3, "errors_by_code": {"429": 2, "500": 1}}
+    assert classify(mixed, 100) == ("miss", "3 errors (429: 2, 500: 1)")
     verdict, why = classify({**CALM, "fanout_p99_ms": 500.0, "saturation": ["local: CPU 97%"]}, 100)
     assert verdict == "inconclusive" and "local: CPU 97%" in why  # never a pass or a fail
     assert classify({}, 100)[0] == "miss"
@@ -42,6 +47,9 @@ def test_the_result_names_the_ceiling_and_why_the_search_stopped() -> None:
     line = result_line("reference", saturated, "--message-rate", 100)
     assert "--message-rate 2 inconclusive" in line and "at least this" in line
     assert "every step passed" in result_line("reference", [_step("1")], "--message-rate", 100)
+    limited = [_step("1"), _step("2", failures=5, errors_by_code={"429": 5})]
+    line = result_line("reference", limited, "--message-rate", 100)
+    assert "--message-rate 2 inconclusive (rate-limited" in line and "more --senders" in line
 
 
 @needs_load_extra
