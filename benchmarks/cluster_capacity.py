@@ -10,12 +10,13 @@ configurations take turns (the order rotates by repetition, so drift on a shared
 hits all alike). Each measurement starts the server fresh on free loopback ports: the
 node(s), and for the Redis configurations a fresh `redis-server` (no persistence), all
 pinned to core 0 (`taskset`), and runs `chatrooms-load SCENARIO --host URL[,URL]` with
-the Locust process pinned to core 1. Users are spread over the nodes by the harness (user
-n on node n mod nodes). Recorded per measurement, over the Locust summary's steady window:
-deliveries/s, fan-out p50/p95/p99, errors, the CPU seconds of the node processes and of
-redis-server (psutil, sampled every 0.5 s) per 1,000 deliveries, and `INFO commandstats`
-deltas (calls per message sent). Raw JSON and the Markdown table with ratios to the
-in-memory node of the same repetition go to benchmarks/results/cluster/.
+the Locust process pinned to core 1. Users are spread over the nodes by the harness
+(chatrooms_load.chat_user.node_of: each room's members over every node). Recorded per
+measurement, over the Locust summary's steady window: deliveries/s, fan-out p50/p95/p99,
+errors, the CPU seconds of the node processes and of redis-server (psutil, sampled every
+0.5 s) per 1,000 deliveries, and `INFO commandstats` deltas (calls per message sent).
+Raw JSON and the Markdown table with ratios to the in-memory node of the same repetition
+go to benchmarks/results/cluster/.
 
 `costs`: no load, one event at a time (the project's own gevent client, 20 users in one
 room): for each event kind (connect, joinRoom, sendMessage, typing on / refresh / off,
@@ -70,9 +71,9 @@ CONFIGS: dict[str, tuple[bool, int]] = {
     "redis-2": (True, 2),
 }
 # Scenario -> fixed Locust options, members per room (deliveries per message), the ladder
-# of --message-rate steps. steady-chat uses 9 rooms of 20 (180 users), not 10: the harness
-# puts user n in room n mod rooms and on node n mod nodes, so with an even number of rooms
-# every room's members would sit on one node of two and nothing would cross the nodes.
+# of --message-rate steps. steady-chat uses 9 rooms of 20 (180 users): the published
+# figures were measured when the harness put user n on node n mod nodes, which spread a
+# room over two nodes only for an odd number of rooms (node_of now does for any).
 SCENARIOS: dict[str, tuple[list[str], int, list[str]]] = {
     "steady-chat": (["-u", "180", "-r", "60", "--rooms", "9"], 20, ["0.75", "2.25"]),
     "fan-out": (["-u", "200", "-r", "60", "--senders", "5"], 200, ["4", "12"]),
