@@ -230,6 +230,20 @@ async def test_each_node_pings_only_its_own_sockets(
             assert min(gaps) > interval_ms / 2 / 1000, (listener.name, gaps)
 
 
+async def typist_on_two_nodes(
+    clients: list[ChatClient], urls: list[str]
+) -> tuple[ChatClient, ChatClient, ChatClient]:
+    """A watcher on node 2 and the user "typist" with a socket on nodes 0 and 1, all in
+    room "desk"."""
+    observer = await connect(clients, urls[2], "watcher")
+    await joined(observer, "desk")
+    first = await connect(clients, urls[0], "typist")
+    second = await connect(clients, urls[1], "typist")
+    await joined(first, "desk")
+    await joined(second, "desk")
+    return observer, first, second
+
+
 async def test_a_typing_refresh_on_another_node_outlives_the_first_nodes_timeout(
     redis_server: RedisServer, clients: list[ChatClient]
 ) -> None:
@@ -238,12 +252,7 @@ async def test_a_typing_refresh_on_another_node_outlives_the_first_nodes_timeout
     # first deadline + 0.25-0.5 s if the refresh had not moved the deadline in Redis too.
     env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms), **FAST_LEASE}
     with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
-        observer = await connect(clients, running.urls[2], "watcher")
-        await joined(observer, "desk")
-        a = await connect(clients, running.urls[0], "typist")
-        b = await connect(clients, running.urls[1], "typist")
-        await joined(a, "desk")
-        await joined(b, "desk")
+        observer, a, b = await typist_on_two_nodes(clients, running.urls)
         started = time.monotonic()
         await a.request("typing", {"roomId": "desk", "isTyping": True})
         await asyncio.sleep(timeout_ms * 0.6 / 1000)
@@ -419,12 +428,7 @@ async def test_typing_held_by_a_killed_node_ends_once_though_the_user_stays_in_t
     timeout_ms = 1000
     env = {"JWT_SECRET": SECRET, "WS_TYPING_TIMEOUT": str(timeout_ms), **FAST_LEASE}
     with RunningCluster(3, env, redis_url=fresh(redis_server)) as running:
-        observer = await connect(clients, running.urls[2], "watcher")
-        await joined(observer, "desk")
-        doomed = await connect(clients, running.urls[0], "typist")
-        stays = await connect(clients, running.urls[1], "typist")
-        await joined(doomed, "desk")
-        await joined(stays, "desk")
+        observer, doomed, stays = await typist_on_two_nodes(clients, running.urls)
         mine = lambda p: p["userId"] == "typist"  # noqa: E731
         ended = lambda p: mine(p) and p["isTyping"] is False  # noqa: E731
         sent = time.monotonic()
